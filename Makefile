@@ -1,0 +1,41 @@
+# Quickstart (see README):  make repro   then   make test
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+# DVC stage commands call `python`: make it the project's interpreter.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install sample repro test lint compare mlflow-ui clean-venv
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[pipeline,dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Rebuild the embedded offline sample; it must match the bytes data.dvc pins.
+sample: install
+	$(BIN)/python -m stages.sample
+	$(BIN)/dvc status data.dvc --quiet || { echo "data/sample does not match data.dvc" >&2; exit 1; }
+	$(BIN)/dvc commit --force --quiet data.dvc
+
+repro: sample
+	$(BIN)/dvc repro
+
+test: sample
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+# Markdown tables of metrics and params against BASE; fails on an RMSE regression.
+BASE ?= main
+compare: install
+	$(BIN)/python -m stages.compare --base $(BASE)
+
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --port 5000

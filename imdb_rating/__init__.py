@@ -1,0 +1,1 @@
+"""The model contract shared by the pipeline and the service: features, drift, artifacts."""

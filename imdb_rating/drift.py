@@ -1,0 +1,70 @@
+"""Input-drift reference histograms and the population stability index (PSI).
+
+featurize stores, for each monitored input, the training distribution over fixed bins; the
+service bins recent requests the same way and reports PSI against it.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+MISSING_BIN = "missing"
+NO_GENRE = "(none)"
+# A bin with no observations would make PSI infinite; this floor is the usual convention.
+PSI_FLOOR = 1e-4
+
+
+def numeric_reference(values: np.ndarray, bins: int) -> dict[str, Any]:
+    """Quantile bin edges of the training values, with a last bin for missing values."""
+    present = values[~np.isnan(values)]
+    quantiles = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]) if present.size else []
+    edges = sorted({round(float(q), 6) for q in quantiles})
+    counts = np.zeros(len(edges) + 2)
+    for value in values:
+        counts[numeric_bin(value, edges)] += 1
+    return {"kind": "numeric", "edges": edges, "fractions": _fractions(counts)}
+
+
+def categorical_reference(labels: Iterable[Sequence[str]], categories: Sequence[str]):
+    """Share of each category among all labels (a movie with no genre counts as NO_GENRE)."""
+    names = [*categories, NO_GENRE]
+    counts = np.zeros(len(names))
+    for movie_labels in labels:
+        for index in categorical_bins(movie_labels, names):
+            counts[index] += 1
+    return {"kind": "categorical", "categories": names, "fractions": _fractions(counts)}
+
+
+def numeric_bin(value: float | None, edges: Sequence[float]) -> int:
+    if value is None or math.isnan(value):
+        return len(edges) + 1
+    return bisect_right(edges, value)
+
+
+def categorical_bins(labels: Sequence[str], names: Sequence[str]) -> list[int]:
+    index = {name: i for i, name in enumerate(names)}
+    bins = [index[label] for label in labels if label in index]
+    return bins or [index[NO_GENRE]]
+
+
+def psi(expected: Sequence[float], observed_counts: Sequence[float]) -> float:
+    """Population stability index of observed counts against expected fractions."""
+    total = float(sum(observed_counts))
+    if total == 0:
+        return 0.0
+    value = 0.0
+    for exp, count in zip(expected, observed_counts, strict=True):
+        e = max(exp, PSI_FLOOR)
+        o = max(count / total, PSI_FLOOR)
+        value += (o - e) * math.log(o / e)
+    return value
+
+
+def _fractions(counts: np.ndarray) -> list[float]:
+    total = counts.sum()
+    return [round(float(c / total), 6) if total else 0.0 for c in counts]

@@ -1,0 +1,1 @@
+"""DVC pipeline stages: download -> clean -> featurize -> train -> evaluate."""

@@ -1,0 +1,92 @@
+"""Helpers every stage shares: its params section, logging, atomic writes and one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PARAMS_FILE = "params.yaml"
+
+
+class StageError(Exception):
+    """A failure the user can act on; reported as one line, without a traceback."""
+
+
+def load_params(section: str, params_file: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    """Return one stage's section of params.yaml (each stage reads only its own)."""
+    with Path(params_file).open(encoding="utf-8") as handle:
+        params = yaml.safe_load(handle) or {}
+    if section not in params:
+        raise StageError(f"{params_file}: missing section '{section}'")
+    return params[section]
+
+
+def setup_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `target`, renamed onto it only if the block succeeds.
+
+    Readers (and DVC) therefore never see a half-written output.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        tmp.chmod(0o644)  # mkstemp makes 0600; outputs are ordinary shared files
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, payload: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def run_stage(main: Callable[[], None]) -> None:
+    """Run a stage's main(): log progress, report a StageError as one line and exit 1."""
+    setup_logging()
+    try:
+        main()
+    except StageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+def hash_fraction(key: str, seed: int, purpose: str) -> float:
+    """A stable pseudo-random number in [0, 1) for `key`: splits that survive data updates.
+
+    `purpose` keeps the draws of different splits (test, folds, calibration) independent.
+    """
+    digest = hashlib.md5(f"{purpose}:{seed}:{key}".encode(), usedforsecurity=False).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    errors = predicted - actual
+    total = float(((actual - actual.mean()) ** 2).sum())
+    return {
+        "rmse": round(float(np.sqrt(np.mean(errors**2))), 6),
+        "mae": round(float(np.mean(np.abs(errors))), 6),
+        "r2": round(1 - float((errors**2).sum()) / total, 6) if total else float("nan"),
+    }

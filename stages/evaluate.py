@@ -1,0 +1,166 @@
+"""evaluate: test metrics, the original recipe on the same split, segments and plots.
+
+Loads the model exactly as the service does (sha256-verified skops), so a broken artifact
+fails here first. Metrics and plot data are small and git-tracked (`cache: false` in
+dvc.yaml), so `dvc metrics diff` and `dvc plots diff` work between commits without a remote.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.inspection import permutation_importance
+
+from imdb_rating.artifact import load_verified_model
+from stages.common import (
+    REPO_ROOT,
+    atomic_path,
+    load_params,
+    regression_metrics,
+    run_stage,
+    write_json,
+)
+
+log = logging.getLogger("stages.evaluate")
+
+FEATURES_DIR = REPO_ROOT / "data" / "features"
+MOVIES_FILE = REPO_ROOT / "data" / "clean" / "movies.parquet"
+MODEL_CARD = REPO_ROOT / "models" / "model.json"
+METRICS_DIR = REPO_ROOT / "metrics"
+PLOTS_DIR = METRICS_DIR / "plots"
+# The original system's recipe: its three raw columns, RandomForestRegressor(100).
+BASELINE_COLUMNS = ["year", "runtime_minutes", "num_votes"]
+VOTE_BUCKETS = [(50, 99), (100, 999), (1_000, 9_999), (10_000, 99_999), (100_000, None)]
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    baseline_n_estimators: int
+    baseline_seed: int
+    plot_points: int
+    importance_repeats: int
+
+
+def baseline_predictions(
+    train: pd.DataFrame, test: pd.DataFrame, params: EvaluateParams
+) -> np.ndarray:
+    model = RandomForestRegressor(
+        n_estimators=params.baseline_n_estimators, random_state=params.baseline_seed, n_jobs=-1
+    )
+    model.fit(train[BASELINE_COLUMNS].to_numpy(), train["rating"].to_numpy())
+    return model.predict(test[BASELINE_COLUMNS].to_numpy())
+
+
+def vote_bucket(votes: int) -> str:
+    for low, high in VOTE_BUCKETS:
+        if high is None or votes <= high:
+            return f"{low}+" if high is None else f"{low}-{high}"
+    raise ValueError(votes)
+
+
+def segment_metrics(scored: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Model and baseline error per decade and per vote-count bucket."""
+    segments: dict[str, dict[str, Any]] = {}
+    keys = {
+        "by_decade": (scored["year"] // 10 * 10).astype(int).astype(str) + "s",
+        "by_votes": scored["num_votes"].map(vote_bucket),
+    }
+    for name, key in keys.items():
+        segments[name] = {
+            str(group): {
+                "n": len(rows),
+                **regression_metrics(rows["rating"].to_numpy(), rows["predicted"].to_numpy()),
+                "baseline_rmse": regression_metrics(
+                    rows["rating"].to_numpy(), rows["baseline"].to_numpy()
+                )["rmse"],
+            }
+            for group, rows in scored.groupby(key, sort=True)
+        }
+    return segments
+
+
+def importance_table(model, test: pd.DataFrame, names: list[str], params: EvaluateParams):
+    result = permutation_importance(
+        model,
+        test[names].to_numpy(),
+        test["rating"].to_numpy(),
+        n_repeats=params.importance_repeats,
+        random_state=params.baseline_seed,
+        scoring="neg_root_mean_squared_error",
+    )
+    table = pd.DataFrame({"feature": names, "importance": result.importances_mean.round(5)})
+    return table.sort_values("importance", ascending=False, ignore_index=True)
+
+
+def plot_sample(scored: pd.DataFrame, points: int) -> pd.DataFrame:
+    """A fixed subset (by tconst order) keeps the git-tracked plot files small and stable."""
+    step = max(1, len(scored) // points)
+    sample = scored.sort_values("tconst").iloc[::step].head(points)
+    return pd.DataFrame(
+        {
+            "tconst": sample["tconst"],
+            "actual": sample["rating"].round(2),
+            "predicted": sample["predicted"].round(3),
+            "residual": (sample["rating"] - sample["predicted"]).round(3),
+        }
+    )
+
+
+def evaluate(params: EvaluateParams) -> dict[str, Any]:
+    model, card = load_verified_model(MODEL_CARD)
+    names = card["feature_spec"]["feature_names"]
+    train = pd.read_parquet(FEATURES_DIR / "train.parquet", columns=["tconst", "rating"])
+    test = pd.read_parquet(FEATURES_DIR / "test.parquet")
+    raw = pd.read_parquet(MOVIES_FILE, columns=["tconst", *BASELINE_COLUMNS]).set_index("tconst")
+    raw_train = raw.loc[train["tconst"]].assign(rating=train["rating"].to_numpy())
+    raw_test = raw.loc[test["tconst"]]
+    scored = test[["tconst", "rating"]].assign(
+        predicted=model.predict(test[names].to_numpy()),
+        baseline=baseline_predictions(raw_train, raw_test, params),
+        year=raw_test["year"].to_numpy(),
+        num_votes=raw_test["num_votes"].to_numpy(),
+    )
+    actual = scored["rating"].to_numpy()
+    metrics = {
+        **regression_metrics(actual, scored["predicted"].to_numpy()),
+        "interval_coverage": card["metrics"]["interval_coverage"],
+        "n_train": card["metrics"]["n_train"],
+        "n_calibration": card["intervals"]["calibration_rows"],
+        "n_test": len(test),
+        "baseline": regression_metrics(actual, scored["baseline"].to_numpy()),
+    }
+    write_json(METRICS_DIR / "metrics.json", metrics)
+    write_json(METRICS_DIR / "segments.json", segment_metrics(scored))
+    points = plot_sample(scored, params.plot_points)
+    for name, columns in (
+        ("predictions", ["tconst", "actual", "predicted"]),
+        ("residuals", ["tconst", "predicted", "residual"]),
+    ):
+        with atomic_path(PLOTS_DIR / f"{name}.csv") as tmp:
+            points[columns].to_csv(tmp, index=False)
+    with atomic_path(PLOTS_DIR / "importance.csv") as tmp:
+        importance_table(model, test, names, params).to_csv(tmp, index=False)
+    return metrics
+
+
+def main() -> None:
+    metrics = evaluate(EvaluateParams(**load_params("evaluate")))
+    base = metrics["baseline"]
+    log.info(
+        "test RMSE %.4f (original recipe %.4f), R² %.4f (%.4f), MAE %.4f (%.4f)",
+        metrics["rmse"],
+        base["rmse"],
+        metrics["r2"],
+        base["r2"],
+        metrics["mae"],
+        base["mae"],
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)

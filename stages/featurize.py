@@ -1,0 +1,211 @@
+"""featurize: split the movies, learn the feature spec on the train split, encode both splits.
+
+- The split hashes each tconst with the seed: deterministic, and a movie keeps its side when
+  the dump grows, so metrics stay comparable across data versions.
+- Genre vocabulary, title-word and crew target encodings are learned on the train split only.
+  Train rows get out-of-fold encodings (tables built without their fold), so the model never
+  sees a row's own rating through them; test rows use the full train tables.
+- Per-person statistics (mean log votes, first year, films) use inputs only, never ratings, and
+  cover every cleaned movie so the service can describe people it has not seen rated.
+- The spec (data/features/spec.json) holds everything the service needs to encode a request
+  and the training distribution of each monitored input (the drift reference).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imdb_rating.drift import categorical_reference, numeric_reference
+from imdb_rating.features import (
+    CREW_ROLES,
+    SPEC_SCHEMA_VERSION,
+    build_matrix,
+    feature_names,
+    title_words,
+)
+from stages.common import (
+    REPO_ROOT,
+    atomic_path,
+    hash_fraction,
+    load_params,
+    run_stage,
+    write_json,
+)
+
+log = logging.getLogger("stages.featurize")
+
+MOVIES_FILE = REPO_ROOT / "data" / "clean" / "movies.parquet"
+FEATURES_DIR = REPO_ROOT / "data" / "features"
+INPUT_COLUMNS = ("year", "runtime_minutes", "num_votes", "genres", "title", "original_title")
+
+
+@dataclass(frozen=True)
+class FeaturizeParams:
+    test_size: float
+    seed: int
+    encoding_folds: int
+    encoding_smoothing: float
+    title_word_smoothing: float
+    title_word_min_count: int
+    drift_bins: int
+
+
+def split_mask(tconsts: Iterable[str], test_size: float, seed: int) -> np.ndarray:
+    """True for the test rows."""
+    return np.array([hash_fraction(t, seed, "test") < test_size for t in tconsts], dtype=bool)
+
+
+def fold_ids(tconsts: Iterable[str], folds: int, seed: int) -> np.ndarray:
+    return np.array([int(hash_fraction(t, seed, "fold") * folds) for t in tconsts])
+
+
+def target_table(
+    keys: Sequence[Iterable[str]], targets: np.ndarray, min_count: int = 1
+) -> dict[str, list[float]]:
+    """Per key: [sum of targets, number of movies], for keys seen in at least min_count movies."""
+    exploded = pd.DataFrame({"key": list(keys), "target": targets}).explode("key").dropna()
+    grouped = exploded.groupby("key")["target"].agg(["sum", "count"])
+    grouped = grouped[grouped["count"] >= min_count]
+    return {
+        str(key): [round(float(total), 3), int(count)]
+        for key, total, count in grouped.itertuples(name=None)
+    }
+
+
+def people_table(movies: pd.DataFrame, role: str) -> dict[str, list[float]]:
+    """Per person, from inputs only: [mean log votes, first year, number of movies]."""
+    credits = pd.DataFrame(
+        {
+            "person": movies[role].to_numpy(),
+            "log_votes": np.log1p(movies["num_votes"].to_numpy()),
+            "year": movies["year"].to_numpy(),
+        }
+    ).explode("person")
+    stats = (
+        credits.dropna(subset=["person"])
+        .groupby("person")
+        .agg(
+            mean_log_votes=("log_votes", "mean"),
+            first_year=("year", "min"),
+            movies=("year", "size"),
+        )
+    )
+    return {
+        str(person): [round(float(votes), 4), int(year), int(count)]
+        for person, votes, year, count in stats.itertuples(name=None)
+    }
+
+
+def as_columns(movies: pd.DataFrame) -> dict[str, list[Any]]:
+    """The frame as the plain columns `build_matrix` takes (lists, NaN runtime -> None)."""
+    columns = {name: movies[name].tolist() for name in (*INPUT_COLUMNS, "is_adult")}
+    columns["runtime_minutes"] = [None if np.isnan(v) else v for v in columns["runtime_minutes"]]
+    for name in ("genres", *CREW_ROLES):
+        if name in movies:
+            columns[name] = [list(values) for values in movies[name]]
+    return columns
+
+
+def encoding_tables(
+    columns: dict[str, list[Any]], targets: np.ndarray, roles: Sequence[str], min_word_count: int
+) -> dict[str, dict[str, list[float]]]:
+    tables = {role: target_table(columns[role], targets) for role in roles}
+    words = [title_words(title) for title in columns["title"]]
+    tables["title_words"] = target_table(words, targets, min_word_count)
+    return tables
+
+
+def drift_reference(columns: dict[str, list[Any]], genres: list[str], bins: int) -> dict:
+    numeric = {
+        "year": np.asarray(columns["year"], dtype=float),
+        "runtime_minutes": np.array(
+            [np.nan if v is None else v for v in columns["runtime_minutes"]], dtype=float
+        ),
+        "log_votes": np.log1p(np.asarray(columns["num_votes"], dtype=float)),
+        "title_length": np.array([len(t) for t in columns["title"]], dtype=float),
+    }
+    reference = {name: numeric_reference(values, bins) for name, values in numeric.items()}
+    reference["genres"] = categorical_reference(columns["genres"], genres)
+    return reference
+
+
+def learn_spec(movies: pd.DataFrame, train: pd.DataFrame, params: FeaturizeParams) -> dict:
+    columns = as_columns(train)
+    roles = [role for role in CREW_ROLES if role in train]
+    genres = sorted({genre for values in columns["genres"] for genre in values})
+    targets = train["rating"].to_numpy()
+    spec: dict[str, Any] = {
+        "schema_version": SPEC_SCHEMA_VERSION,
+        "genres": genres,
+        "crew_roles": roles,
+        "target_mean": round(float(targets.mean()), 6),
+        "encoding_smoothing": params.encoding_smoothing,
+        "title_word_smoothing": params.title_word_smoothing,
+        "target_tables": encoding_tables(columns, targets, roles, params.title_word_min_count),
+        "people": {role: people_table(movies, role) for role in roles},
+        "drift_reference": drift_reference(columns, genres, params.drift_bins),
+    }
+    spec["feature_names"] = feature_names(spec)
+    return spec
+
+
+def out_of_fold_matrix(train: pd.DataFrame, spec: dict, params: FeaturizeParams) -> np.ndarray:
+    """Encode each fold of the train split with tables learned on the other folds."""
+    folds = fold_ids(train["tconst"], params.encoding_folds, params.seed)
+    matrix = np.empty((len(train), len(spec["feature_names"])))
+    for fold in range(params.encoding_folds):
+        held_out = folds == fold
+        rest = train[~held_out]
+        tables = encoding_tables(
+            as_columns(rest),
+            rest["rating"].to_numpy(),
+            spec["crew_roles"],
+            params.title_word_min_count,
+        )
+        matrix[held_out] = build_matrix(as_columns(train[held_out]), spec, target_tables=tables)
+    return matrix
+
+
+def feature_frame(movies: pd.DataFrame, matrix: np.ndarray, names: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(matrix, columns=names)
+    frame.insert(0, "tconst", movies["tconst"].to_numpy())
+    frame.insert(1, "rating", movies["rating"].to_numpy())
+    return frame
+
+
+def featurize(movies: pd.DataFrame, params: FeaturizeParams):
+    is_test = split_mask(movies["tconst"], params.test_size, params.seed)
+    train, test = movies[~is_test].reset_index(drop=True), movies[is_test].reset_index(drop=True)
+    spec = learn_spec(movies, train, params)
+    train_frame = feature_frame(
+        train, out_of_fold_matrix(train, spec, params), spec["feature_names"]
+    )
+    test_frame = feature_frame(test, build_matrix(as_columns(test), spec), spec["feature_names"])
+    return train_frame, test_frame, spec
+
+
+def main() -> None:
+    params = FeaturizeParams(**load_params("featurize"))
+    movies = pd.read_parquet(MOVIES_FILE)
+    train, test, spec = featurize(movies, params)
+    for name, frame in (("train", train), ("test", test)):
+        with atomic_path(FEATURES_DIR / f"{name}.parquet") as tmp:
+            frame.to_parquet(tmp, index=False)
+    write_json(FEATURES_DIR / "spec.json", spec)
+    log.info(
+        "%d train / %d test movies, %d features (crew: %s)",
+        len(train),
+        len(test),
+        len(spec["feature_names"]),
+        ", ".join(spec["crew_roles"]) or "none",
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)

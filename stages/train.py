@@ -1,0 +1,259 @@
+"""train: fit the model, calibrate its prediction intervals, register it, write the artifact.
+
+- A seeded share of the train split (`calibration_size`) is held out of the fit to calibrate
+  split-conformal intervals, Mondrian by vote-count bucket: movies with few votes get wider
+  intervals, and each bucket's coverage holds on exchangeable data.
+- MLflow (MLFLOW_TRACKING_URI, default sqlite:///mlflow.db at the repo root) gets the params,
+  metrics and model; the model is registered and the alias `champion` moves to it only when
+  its test RMSE beats the current champion's.
+- models/model.skops (skops, trusted types only) and models/model.json (the model card the
+  service reads and verifies) are the serving artifact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+
+from imdb_rating.artifact import (
+    MODEL_CARD_SCHEMA_VERSION,
+    TRUSTED_TYPES,
+    dump_model,
+    sha256_file,
+)
+from imdb_rating.drift import numeric_bin
+from stages.common import (
+    REPO_ROOT,
+    atomic_path,
+    hash_fraction,
+    load_params,
+    regression_metrics,
+    run_stage,
+    write_json,
+)
+
+log = logging.getLogger("stages.train")
+
+FEATURES_DIR = REPO_ROOT / "data" / "features"
+MODELS_DIR = REPO_ROOT / "models"
+ARTIFACT_NAME = "model.skops"
+CHAMPION_ALIAS = "champion"
+EXPERIMENT = "imdb-rating"
+INTERVAL_FEATURE = "log_votes"
+INTERVAL_BUCKETS = 4
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    model: str
+    seed: int
+    calibration_size: float
+    interval_coverage: float
+    registered_model: str
+    hist_gradient_boosting: dict[str, Any]
+    random_forest: dict[str, Any]
+
+    def hyperparameters(self) -> dict[str, Any]:
+        if self.model not in ("hist_gradient_boosting", "random_forest"):
+            raise ValueError(
+                f"train.model {self.model!r}: use hist_gradient_boosting or random_forest"
+            )
+        return getattr(self, self.model)
+
+
+def make_model(params: TrainParams):
+    hyper = params.hyperparameters()
+    if params.model == "random_forest":
+        return RandomForestRegressor(**hyper, n_jobs=-1, random_state=params.seed)
+    # Early stopping would hold out its own random share; the fit uses all it is given.
+    return HistGradientBoostingRegressor(**hyper, early_stopping=False, random_state=params.seed)
+
+
+def for_serving(model):
+    """One request is one row: thread fan-out costs more than it saves (~16 ms per call)."""
+    if isinstance(model, RandomForestRegressor):
+        model.set_params(n_jobs=1)
+    return model
+
+
+def conformal_quantile(residuals: np.ndarray, coverage: float) -> float:
+    """Split-conformal half-width: the ceil((n+1)·coverage)-th smallest |residual|."""
+    n = len(residuals)
+    rank = math.ceil((n + 1) * coverage)
+    if rank > n:
+        return float("inf")
+    return float(np.sort(np.abs(residuals))[rank - 1])
+
+
+def calibrate_intervals(
+    residuals: np.ndarray, log_votes: np.ndarray, coverage: float
+) -> dict[str, Any]:
+    """Per vote bucket (quartiles of the calibration set), the conformal half-width."""
+    edges = sorted({round(float(q), 6) for q in np.quantile(log_votes, [0.25, 0.5, 0.75])})
+    buckets = np.array([numeric_bin(v, edges) for v in log_votes])
+    half_widths = [
+        round(conformal_quantile(residuals[buckets == b], coverage), 4)
+        for b in range(len(edges) + 1)
+    ]
+    return {
+        "method": "split conformal, Mondrian by log-votes bucket",
+        "coverage": coverage,
+        "feature": INTERVAL_FEATURE,
+        "edges": edges,
+        "half_widths": half_widths,
+        "calibration_rows": len(residuals),
+    }
+
+
+def interval_half_widths(intervals: dict[str, Any], log_votes: np.ndarray) -> np.ndarray:
+    widths = intervals["half_widths"]
+    return np.array(
+        [widths[min(numeric_bin(v, intervals["edges"]), len(widths) - 1)] for v in log_votes]
+    )
+
+
+def interval_coverage(intervals, actual, predicted, log_votes) -> float:
+    half = interval_half_widths(intervals, log_votes)
+    return round(float(np.mean(np.abs(actual - predicted) <= half)), 4)
+
+
+def fit(train: pd.DataFrame, test: pd.DataFrame, names: list[str], params: TrainParams):
+    calibration = np.array(
+        [
+            hash_fraction(t, params.seed, "calibration") < params.calibration_size
+            for t in train["tconst"]
+        ]
+    )
+    fit_rows, calibration_rows = train[~calibration], train[calibration]
+    model = make_model(params).fit(fit_rows[names].to_numpy(), fit_rows["rating"].to_numpy())
+    model = for_serving(model)
+    column = names.index(INTERVAL_FEATURE)
+    calibration_x = calibration_rows[names].to_numpy()
+    residuals = calibration_rows["rating"].to_numpy() - model.predict(calibration_x)
+    intervals = calibrate_intervals(residuals, calibration_x[:, column], params.interval_coverage)
+    test_x, actual = test[names].to_numpy(), test["rating"].to_numpy()
+    predicted = model.predict(test_x)
+    metrics = regression_metrics(actual, predicted)
+    metrics["interval_coverage"] = interval_coverage(
+        intervals, actual, predicted, test_x[:, column]
+    )
+    metrics["n_train"], metrics["n_test"] = len(fit_rows), len(test)
+    return model, intervals, metrics
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
+
+
+def log_to_mlflow(
+    model, params: TrainParams, metrics: dict[str, float], example: np.ndarray, data_sha256: str
+) -> dict[str, Any]:
+    """Log the run, register the model, and move `champion` only to a better model."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow  # heavy import, only on the training path
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import infer_signature
+
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run() as run:
+        mlflow.log_params({"model": params.model, "seed": params.seed, **params.hyperparameters()})
+        mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items()})
+        mlflow.set_tag("training_data_sha256", data_sha256)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # pip-requirements inference chatter
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                serialization_format="skops",
+                skops_trusted_types=list(TRUSTED_TYPES),
+                signature=infer_signature(example, model.predict(example)),
+                registered_model_name=params.registered_model,
+            )
+    client = mlflow.MlflowClient()
+    version = str(info.registered_model_version)
+    try:
+        current = client.get_model_version_by_alias(params.registered_model, CHAMPION_ALIAS)
+        champion_rmse = client.get_run(current.run_id).data.metrics.get("test_rmse", math.inf)
+    except MlflowException:
+        current, champion_rmse = None, math.inf
+    promoted = metrics["rmse"] < champion_rmse
+    if promoted:
+        client.set_registered_model_alias(params.registered_model, CHAMPION_ALIAS, version)
+        log.info(
+            "version %s is the new champion (test RMSE %.4f < %.4f)",
+            version,
+            metrics["rmse"],
+            champion_rmse,
+        )
+    else:
+        log.info(
+            "champion stays version %s (test RMSE %.4f <= %.4f)",
+            current.version,
+            champion_rmse,
+            metrics["rmse"],
+        )
+    return {
+        "run_id": run.info.run_id,
+        "registered_model": params.registered_model,
+        "version": version,
+        "champion": promoted,
+    }
+
+
+def main() -> None:
+    params = TrainParams(**load_params("train"))
+    spec = json.loads((FEATURES_DIR / "spec.json").read_text(encoding="utf-8"))
+    train = pd.read_parquet(FEATURES_DIR / "train.parquet")
+    test = pd.read_parquet(FEATURES_DIR / "test.parquet")
+    names = spec["feature_names"]
+    model, intervals, metrics = fit(train, test, names, params)
+    log.info(
+        "test RMSE %.4f, R² %.4f, MAE %.4f, interval coverage %.3f",
+        metrics["rmse"],
+        metrics["r2"],
+        metrics["mae"],
+        metrics["interval_coverage"],
+    )
+
+    payload = dump_model(model)
+    data_sha256 = sha256_file(FEATURES_DIR / "train.parquet")
+    registry = log_to_mlflow(model, params, metrics, test[names].to_numpy()[:5], data_sha256)
+    # Written last, artifact before card: a failure above leaves the previous pair intact.
+    with atomic_path(MODELS_DIR / ARTIFACT_NAME) as tmp:
+        tmp.write_bytes(payload)
+    card = {
+        "schema_version": MODEL_CARD_SCHEMA_VERSION,
+        "name": params.registered_model,
+        "model_version": registry["version"],
+        "model_type": params.model,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "params": {"seed": params.seed, **params.hyperparameters()},
+        "metrics": metrics,
+        "intervals": intervals,
+        "artifact": {
+            "path": ARTIFACT_NAME,
+            "format": "skops",
+            "sha256": hashlib.sha256(payload).hexdigest(),
+            "trusted_types": list(TRUSTED_TYPES),
+        },
+        "training_data": {"sha256": data_sha256, "rows": metrics["n_train"]},
+        "mlflow": registry,
+        "feature_spec": spec,
+    }
+    write_json(MODELS_DIR / "model.json", card)
+
+
+if __name__ == "__main__":
+    run_stage(main)
