@@ -104,20 +104,20 @@ def stream_tsv(
         malformed.append(row.text)
         return "skip"
 
-    reader = pv.open_csv(
-        path,
-        read_options=pv.ReadOptions(block_size=BLOCK_BYTES),
-        parse_options=pv.ParseOptions(
-            delimiter="\t", quote_char=False, invalid_row_handler=skip_malformed
-        ),
-        convert_options=pv.ConvertOptions(
-            include_columns=wanted,
-            column_types=dict.fromkeys(wanted, pa.string()),
-            null_values=["\\N"],
-            strings_can_be_null=True,
-        ),
-    )
     try:
+        reader = pv.open_csv(
+            path,
+            read_options=pv.ReadOptions(block_size=BLOCK_BYTES),
+            parse_options=pv.ParseOptions(
+                delimiter="\t", quote_char=False, invalid_row_handler=skip_malformed
+            ),
+            convert_options=pv.ConvertOptions(
+                include_columns=wanted,
+                column_types=dict.fromkeys(wanted, pa.string()),
+                null_values=["\\N"],
+                strings_can_be_null=True,
+            ),
+        )
         batches = [batch_filter(batch) for batch in reader]
     except (pa.ArrowInvalid, OSError, EOFError) as error:
         raise StageError(f"{path.name}: cannot parse ({error})") from None

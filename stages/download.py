@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 from tqdm import tqdm
 
 from stages.common import REPO_ROOT, StageError, load_params, run_stage, write_json
@@ -121,7 +122,9 @@ def _stream_once(
                     disable=None,
                 ) as bar,
             ):
-                for chunk in response.iter_content(CHUNK_BYTES):
+                # Raw bytes: a server that labels .gz files `Content-Encoding: gzip` must not
+                # get them unzipped on the way (the file would no longer match its length).
+                for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
                     out.write(chunk)
                     bar.update(len(chunk))
             size = target.stat().st_size
@@ -132,7 +135,8 @@ def _stream_once(
                 "etag": response.headers.get("ETag"),
                 "last_modified": response.headers.get("Last-Modified"),
             }
-    except (requests.ConnectionError, requests.Timeout) as error:
+    except (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError) as error:
+        # urllib3's errors come from reading the body: a dropped connection, a read timeout.
         raise TransientError(type(error).__name__) from None
 
 

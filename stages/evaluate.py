@@ -71,16 +71,18 @@ def segment_metrics(scored: pd.DataFrame) -> dict[str, dict[str, Any]]:
         "by_votes": scored["num_votes"].map(vote_bucket),
     }
     for name, key in keys.items():
-        segments[name] = {
-            str(group): {
+        segments[name] = {}
+        for group, rows in scored.groupby(key, sort=True):
+            actual = rows["rating"].to_numpy()
+            model = regression_metrics(actual, rows["predicted"].to_numpy())
+            baseline = regression_metrics(actual, rows["baseline"].to_numpy())
+            # R² is left out: within a narrow segment it says more about the segment's spread.
+            segments[name][str(group)] = {
                 "n": len(rows),
-                **regression_metrics(rows["rating"].to_numpy(), rows["predicted"].to_numpy()),
-                "baseline_rmse": regression_metrics(
-                    rows["rating"].to_numpy(), rows["baseline"].to_numpy()
-                )["rmse"],
+                "rmse": model["rmse"],
+                "mae": model["mae"],
+                "baseline_rmse": baseline["rmse"],
             }
-            for group, rows in scored.groupby(key, sort=True)
-        }
     return segments
 
 

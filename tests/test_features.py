@@ -1,0 +1,130 @@
+"""The feature contract (imdb_rating.features) and drift helpers, shared by pipeline and service."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from imdb_rating.drift import categorical_reference, numeric_bin, numeric_reference, psi
+from imdb_rating.features import build_matrix, feature_names, smoothed_mean, title_words
+
+
+def make_spec(crew: bool = True) -> dict:
+    spec = {
+        "genres": ["Comedy", "Drama"],
+        "crew_roles": ["directors", "writers"] if crew else [],
+        "target_mean": 6.0,
+        "encoding_smoothing": 2.0,
+        "title_word_smoothing": 1.0,
+        "target_tables": {
+            "title_words": {"love": [16.0, 2]},
+            "directors": {"nm1": [24.0, 3]},
+            "writers": {},
+        },
+        "people": {
+            "directors": {"nm1": [5.0, 1930, 4], "nm2": [3.0, 1950, 1]},
+            "writers": {},
+        },
+    }
+    spec["feature_names"] = feature_names(spec)
+    return spec
+
+
+def encode_one(spec: dict, **movie) -> dict[str, float]:
+    columns = {name: [value] for name, value in movie.items()}
+    return dict(zip(spec["feature_names"], build_matrix(columns, spec)[0], strict=True))
+
+
+def test_numeric_inputs_and_genre_multi_hot() -> None:
+    row = encode_one(make_spec(), year=1950, num_votes=99, genres=["Drama"], runtime_minutes=90)
+    assert row["year"] == 1950 and row["runtime_minutes"] == 90
+    assert row["log_votes"] == pytest.approx(math.log(100))
+    assert (row["genre_Drama"], row["genre_Comedy"], row["genre_count"]) == (1, 0, 1)
+
+
+def test_missing_optional_inputs_take_the_training_conventions() -> None:
+    row = encode_one(make_spec(), year=1950, num_votes=10)
+    assert math.isnan(row["runtime_minutes"])  # unknown, as missing runtimes were in training
+    assert row["genre_count"] == 0 and row["is_adult"] == 0
+    assert row["directors_count"] == 0 and math.isnan(row["directors_encoding"])
+    assert row["title_words_encoding"] == 6.0  # no known word: the prior
+
+
+def test_target_encodings_are_smoothed_toward_the_prior() -> None:
+    row = encode_one(make_spec(), year=1950, num_votes=10, title="Love", directors=["nm1", "nm9"])
+    assert row["title_words_encoding"] == pytest.approx((16 + 1 * 6) / (2 + 1))
+    # nm1 seen in 3 rated films; nm9 never: it contributes the prior.
+    expected = ((24 + 2 * 6) / (3 + 2) + 6.0) / 2
+    assert row["directors_encoding"] == pytest.approx(expected)
+    assert row["directors_rated_films"] == 3
+
+
+def test_people_statistics_describe_the_credited_crew() -> None:
+    row = encode_one(make_spec(), year=1960, num_votes=math.e**4 - 1, directors=["nm1", "nm2"])
+    assert row["directors_mean_log_votes"] == pytest.approx(4.0)
+    assert row["directors_relative_votes"] == pytest.approx(0.0)
+    assert row["directors_career_years"] == 30  # since nm1's first film
+    assert row["directors_movies"] == pytest.approx(2.5)
+
+
+def test_title_features() -> None:
+    row = encode_one(
+        make_spec(), year=1950, num_votes=10, title="Ça Part 2", original_title="Ça, partie 2"
+    )
+    assert row["title_length"] == 9 and row["title_word_count"] == 3
+    assert row["title_has_digit"] == row["title_sequel_marker"] == row["title_non_ascii"] == 1
+    assert row["title_differs_from_original"] == 1
+    assert title_words("The Thing, the THING") == {"the", "thing"}
+
+
+def test_unknown_genres_are_ignored_by_the_matrix() -> None:
+    row = encode_one(make_spec(), year=1950, num_votes=10, genres=["Western"])
+    assert row["genre_Comedy"] == row["genre_Drama"] == 0 and row["genre_count"] == 1
+
+
+def test_without_crew_roles_there_are_no_crew_features() -> None:
+    spec = make_spec(crew=False)
+    assert not any(name.startswith(("directors", "writers")) for name in spec["feature_names"])
+    matrix = build_matrix({"year": [1], "num_votes": [1]}, spec)
+    assert matrix.shape == (1, len(spec["feature_names"]))
+
+
+def test_rows_encode_independently_of_their_batch() -> None:
+    spec = make_spec()
+    movies = {
+        "year": [1950, 1990],
+        "num_votes": [10, 5000],
+        "genres": [["Drama"], []],
+        "directors": [["nm1"], []],
+    }
+    together = build_matrix(movies, spec)
+    alone = build_matrix({name: values[1:] for name, values in movies.items()}, spec)
+    np.testing.assert_array_equal(together[1:], alone)
+
+
+def test_smoothed_mean_with_no_observations_is_the_prior() -> None:
+    assert smoothed_mean(0.0, 0, prior=6.5, smoothing=3) == 6.5
+
+
+def test_numeric_bins_put_missing_values_in_the_last_bin() -> None:
+    reference = numeric_reference(np.array([1.0, 2, 3, 4, np.nan]), bins=2)
+    assert reference["edges"] == [2.5]
+    assert reference["fractions"] == [0.4, 0.4, 0.2]
+    assert numeric_bin(None, reference["edges"]) == 2
+    assert numeric_bin(float("nan"), reference["edges"]) == 2
+
+
+def test_psi_is_zero_for_the_reference_distribution_and_grows_with_shift() -> None:
+    expected = [0.25, 0.25, 0.25, 0.25]
+    assert psi(expected, [25, 25, 25, 25]) == pytest.approx(0.0)
+    mild, severe = psi(expected, [30, 25, 25, 20]), psi(expected, [97, 1, 1, 1])
+    assert 0 < mild < 0.1 < 0.25 < severe
+    assert psi(expected, [0, 0, 0, 0]) == 0.0
+
+
+def test_categorical_reference_counts_movies_without_genre() -> None:
+    reference = categorical_reference([["Drama"], [], ["Drama", "Comedy"]], ["Comedy", "Drama"])
+    assert reference["categories"] == ["Comedy", "Drama", "(none)"]
+    assert reference["fractions"] == [0.25, 0.5, 0.25]

@@ -1,0 +1,114 @@
+"""featurize: a stable seeded split, and encodings that never see the rows they encode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stages.featurize import FeaturizeParams, featurize, split_mask
+
+PARAMS = FeaturizeParams(
+    test_size=0.2,
+    seed=42,
+    encoding_folds=5,
+    encoding_smoothing=5.0,
+    title_word_smoothing=20.0,
+    title_word_min_count=2,
+    drift_bins=10,
+)
+
+
+def make_movies(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Movies in the clean stage's schema; each director makes several films."""
+    rng = np.random.default_rng(seed)
+    genres = ["Comedy", "Drama", "Horror"]
+    return pd.DataFrame(
+        {
+            "tconst": [f"tt{i:07d}" for i in range(n)],
+            "title": [f"Story {i % 37} of love" for i in range(n)],
+            "original_title": [f"Story {i % 37} of love" for i in range(n)],
+            "is_adult": False,
+            "year": rng.integers(1920, 2020, n),
+            "runtime_minutes": np.where(rng.random(n) < 0.05, np.nan, rng.integers(60, 180, n)),
+            "genres": [[genres[i % 3]] for i in range(n)],
+            "num_votes": rng.integers(50, 100_000, n),
+            "rating": rng.uniform(1, 10, n).round(1),
+            "directors": [[f"nm{i % 50:07d}"] for i in range(n)],
+            "writers": [[f"nm{1000 + i % 80:07d}"] for i in range(n)],
+        }
+    )
+
+
+def test_split_is_deterministic_and_sized_by_params() -> None:
+    tconsts = [f"tt{i:07d}" for i in range(5000)]
+    first, again = split_mask(tconsts, 0.2, 42), split_mask(tconsts, 0.2, 42)
+    np.testing.assert_array_equal(first, again)
+    assert 0.18 < first.mean() < 0.22
+    assert not np.array_equal(first, split_mask(tconsts, 0.2, 7))  # the seed matters
+
+
+def test_a_movie_keeps_its_side_when_the_dump_grows() -> None:
+    old = [f"tt{i:07d}" for i in range(1000)]
+    grown = [*old, *(f"tt{i:07d}" for i in range(5000, 6000))]
+    np.testing.assert_array_equal(split_mask(old, 0.2, 42), split_mask(grown, 0.2, 42)[:1000])
+
+
+def test_spec_describes_the_matrix_and_every_monitored_input() -> None:
+    train, test, spec = featurize(make_movies(), PARAMS)
+    assert list(train.columns) == ["tconst", "rating", *spec["feature_names"]]
+    assert list(test.columns) == list(train.columns)
+    assert len(train) + len(test) == 600
+    assert spec["crew_roles"] == ["directors", "writers"]
+    assert set(spec["drift_reference"]) == {
+        "year", "runtime_minutes", "log_votes", "title_length", "genres",
+    }  # fmt: skip
+    for reference in spec["drift_reference"].values():
+        assert sum(reference["fractions"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_test_ratings_never_reach_the_spec_or_any_feature() -> None:
+    movies = make_movies()
+    train, test, spec = featurize(movies, PARAMS)
+    shuffled = movies.copy()
+    is_test = shuffled["tconst"].isin(test["tconst"])
+    shuffled.loc[is_test, "rating"] = 10.0
+    train2, test2, spec2 = featurize(shuffled, PARAMS)
+    assert spec2 == spec
+    names = spec["feature_names"]
+    np.testing.assert_array_equal(train2[names].to_numpy(), train[names].to_numpy())
+    np.testing.assert_array_equal(test2[names].to_numpy(), test[names].to_numpy())
+
+
+def test_train_rows_get_out_of_fold_encodings() -> None:
+    movies = make_movies()
+    # A director credited on a single train movie is unseen by every other fold, so that row's
+    # encoding is the prior: its own rating cannot leak into its features.
+    train_ids = featurize(movies, PARAMS)[0]["tconst"]
+    loner = train_ids.iloc[0]
+    movies.loc[movies["tconst"] == loner, "directors"] = pd.Series([["nm9999999"]]).values
+    movies.loc[movies["tconst"] == loner, "rating"] = 10.0
+    train, _, spec = featurize(movies, PARAMS)
+    row = train.set_index("tconst").loc[loner]
+    assert row["directors_encoding"] == pytest.approx(spec["target_mean"])
+    assert spec["target_tables"]["directors"]["nm9999999"] == [10.0, 1]
+
+
+def test_genre_vocabulary_is_learned_on_the_train_split_only() -> None:
+    movies = make_movies()
+    test_ids = featurize(movies, PARAMS)[1]["tconst"]
+    movies.loc[movies["tconst"] == test_ids.iloc[0], "genres"] = pd.Series([["Western"]]).values
+    _, _, spec = featurize(movies, PARAMS)
+    assert "Western" not in spec["genres"]
+
+
+def test_people_statistics_cover_test_movies_without_their_ratings() -> None:
+    movies = make_movies()
+    test_ids = featurize(movies, PARAMS)[1]["tconst"]
+    only_in_test = test_ids.iloc[0]
+    movies.loc[movies["tconst"] == only_in_test, "directors"] = pd.Series([["nm8888888"]]).values
+    _, test, spec = featurize(movies, PARAMS)
+    assert "nm8888888" in spec["people"]["directors"]  # votes and year: inputs only
+    assert "nm8888888" not in spec["target_tables"]["directors"]
+    row = test.set_index("tconst").loc[only_in_test]
+    assert row["directors_encoding"] == pytest.approx(spec["target_mean"])

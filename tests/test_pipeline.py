@@ -1,0 +1,54 @@
+"""End to end: `dvc repro` in a fresh copy of the repository, and the quality bar on real rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from imdb_rating.artifact import load_verified_model
+
+pytestmark = pytest.mark.slow
+
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)  # each copy keeps its own sqlite store
+    result = subprocess.run(
+        ["dvc", *args], cwd=repo, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"dvc {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def test_repro_on_a_fresh_clone_rebuilds_model_and_metrics(repo_copy: Path) -> None:
+    dvc(repo_copy, "repro")
+
+    assert "up to date" in dvc(repo_copy, "status").stdout
+    metrics = json.loads((repo_copy / "metrics" / "metrics.json").read_text())
+    assert metrics["n_test"] > 1000
+    assert metrics["rmse"] < metrics["baseline"]["rmse"]  # the lift over the original recipe
+    assert 0.7 <= metrics["interval_coverage"] <= 0.9
+    model, card = load_verified_model(repo_copy / "models" / "model.json")
+    assert card["mlflow"]["version"] == "1" and card["mlflow"]["champion"]
+    assert (repo_copy / "mlflow.db").is_file()
+    for plot in ("predictions", "residuals", "importance"):
+        assert (repo_copy / "metrics" / "plots" / f"{plot}.csv").stat().st_size > 100
+    assert model.predict([[0.0] * len(card["feature_spec"]["feature_names"])]).shape == (1,)
+
+
+@pytest.mark.official_sample
+def test_real_imdb_rows_meet_the_quality_bar(repo_copy: Path, official_sample: Path) -> None:
+    dvc(repo_copy, "exp", "run", "-S", f"download.source={official_sample}")
+
+    metrics = json.loads((repo_copy / "metrics" / "metrics.json").read_text())
+    assert metrics["rmse"] <= 0.55, metrics
+    assert metrics["r2"] >= 0.50, metrics
+    quality = json.loads((repo_copy / "metrics" / "data_quality.json").read_text())
+    assert quality["has_crew"] and quality["rows_kept"] > 15_000

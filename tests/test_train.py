@@ -1,0 +1,106 @@
+"""train: honest prediction intervals, serving-ready models, and the champion alias rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+
+from stages.train import (
+    TrainParams,
+    calibrate_intervals,
+    conformal_quantile,
+    fit,
+    for_serving,
+    interval_half_widths,
+    log_to_mlflow,
+)
+
+NAMES = ["log_votes", "signal"]
+
+
+def make_params(model: str = "hist_gradient_boosting") -> TrainParams:
+    return TrainParams(
+        model=model,
+        seed=1,
+        calibration_size=0.2,
+        interval_coverage=0.8,
+        registered_model="imdb-rating-test",
+        hist_gradient_boosting={"max_iter": 50},
+        random_forest={"n_estimators": 10},
+    )
+
+
+def make_split(n: int, seed: int) -> pd.DataFrame:
+    """Noise shrinks with votes, as ratings do: intervals should be wider for few votes."""
+    rng = np.random.default_rng(seed)
+    log_votes = rng.uniform(4, 12, n)
+    signal = rng.normal(size=n)
+    rating = 6 + signal + rng.normal(size=n) * (3 / log_votes)
+    return pd.DataFrame(
+        {"tconst": [f"s{seed}-{i}" for i in range(n)], "rating": rating, "log_votes": log_votes}
+    ).assign(signal=signal)
+
+
+def test_conformal_quantile_is_the_finite_sample_corrected_rank() -> None:
+    residuals = np.arange(1, 10, dtype=float)  # n = 9
+    assert conformal_quantile(residuals, 0.8) == 8.0  # ceil(10 * 0.8) = 8th smallest
+    assert conformal_quantile(-residuals, 0.5) == 5.0  # absolute values
+    assert conformal_quantile(residuals[:3], 0.8) == float("inf")  # too few to promise 80%
+
+
+def test_intervals_are_wider_where_votes_are_few() -> None:
+    rng = np.random.default_rng(0)
+    log_votes = rng.uniform(4, 12, 4000)
+    residuals = rng.normal(size=4000) * (3 / log_votes)
+    intervals = calibrate_intervals(residuals, log_votes, coverage=0.8)
+    widths = intervals["half_widths"]
+    assert len(widths) == len(intervals["edges"]) + 1 == 4
+    assert widths == sorted(widths, reverse=True)
+    few, many = interval_half_widths(intervals, np.array([4.5, 11.5]))
+    assert few > many
+
+
+@pytest.mark.parametrize("model", ["hist_gradient_boosting", "random_forest"])
+def test_fit_reports_test_metrics_and_near_nominal_coverage(model: str) -> None:
+    _, intervals, metrics = fit(make_split(3000, 1), make_split(2000, 2), NAMES, make_params(model))
+    assert metrics["rmse"] < 0.5 and metrics["r2"] > 0.7
+    assert 0.75 <= metrics["interval_coverage"] <= 0.86
+    assert metrics["n_test"] == 2000 and 2300 < metrics["n_train"] < 2500
+    assert intervals["calibration_rows"] == 3000 - metrics["n_train"]
+
+
+def test_forests_predict_on_one_thread_when_served() -> None:
+    forest = RandomForestRegressor(n_estimators=3, n_jobs=-1).fit([[0], [1]], [0, 1])
+    assert for_serving(forest).n_jobs == 1
+
+
+def test_unknown_model_name_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"train\.model 'svm'"):
+        make_params("svm").hyperparameters()
+
+
+@pytest.mark.slow
+def test_champion_alias_moves_only_to_a_better_model(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # artifacts of the sqlite store land in ./mlruns
+    model = HistGradientBoostingRegressor(max_iter=5).fit([[0.0], [1.0]], [5.0, 6.0])
+    example = np.array([[0.5]])
+
+    def register(rmse: float) -> dict:
+        return log_to_mlflow(model, make_params(), {"rmse": rmse}, example, "sha")
+
+    first = register(0.60)
+    worse = register(0.70)
+    better = register(0.55)
+    assert [first["champion"], worse["champion"], better["champion"]] == [True, False, True]
+    assert [first["version"], worse["version"], better["version"]] == ["1", "2", "3"]
+
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    champion = client.get_model_version_by_alias("imdb-rating-test", "champion")
+    assert str(champion.version) == "3" and champion.run_id == better["run_id"]
+    loaded = mlflow.pyfunc.load_model("models:/imdb-rating-test@champion")
+    assert loaded.predict(example).shape == (1,)
