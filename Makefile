@@ -11,7 +11,7 @@ export PATH := $(BIN):$(PATH)
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[pipeline,dev]'
+	$(BIN)/pip install --quiet -e '.[pipeline,service,dev]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,10 +33,11 @@ def numeric_reference(values: np.ndarray, bins: int) -> dict[str, Any]:
 def categorical_reference(labels: Iterable[Sequence[str]], categories: Sequence[str]):
     """Share of each category among all labels (a movie with no genre counts as NO_GENRE)."""
     names = [*categories, NO_GENRE]
+    index = {name: i for i, name in enumerate(names)}
     counts = np.zeros(len(names))
     for movie_labels in labels:
-        for index in categorical_bins(movie_labels, names):
-            counts[index] += 1
+        for position in categorical_bins(movie_labels, index):
+            counts[position] += 1
     return {"kind": "categorical", "categories": names, "fractions": _fractions(counts)}
 
 
@@ -46,8 +47,8 @@ def numeric_bin(value: float | None, edges: Sequence[float]) -> int:
     return bisect_right(edges, value)
 
 
-def categorical_bins(labels: Sequence[str], names: Sequence[str]) -> list[int]:
-    index = {name: i for i, name in enumerate(names)}
+def categorical_bins(labels: Sequence[str], index: Mapping[str, int]) -> list[int]:
+    """Bins of a movie's labels; `index` maps each category (and NO_GENRE) to its bin."""
     bins = [index[label] for label in labels if label in index]
     return bins or [index[NO_GENRE]]
 

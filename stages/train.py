@@ -19,6 +19,7 @@ import math
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from imdb_rating.artifact import (
     sha256_file,
 )
 from imdb_rating.drift import numeric_bin
+from imdb_rating.intervals import INTERVAL_FEATURE, half_widths
 from stages.common import (
     REPO_ROOT,
     atomic_path,
@@ -49,7 +51,6 @@ MODELS_DIR = REPO_ROOT / "models"
 ARTIFACT_NAME = "model.skops"
 CHAMPION_ALIAS = "champion"
 EXPERIMENT = "imdb-rating"
-INTERVAL_FEATURE = "log_votes"
 INTERVAL_BUCKETS = 4
 
 
@@ -101,7 +102,7 @@ def calibrate_intervals(
     """Per vote bucket (quartiles of the calibration set), the conformal half-width."""
     edges = sorted({round(float(q), 6) for q in np.quantile(log_votes, [0.25, 0.5, 0.75])})
     buckets = np.array([numeric_bin(v, edges) for v in log_votes])
-    half_widths = [
+    widths = [
         round(conformal_quantile(residuals[buckets == b], coverage), 4)
         for b in range(len(edges) + 1)
     ]
@@ -110,20 +111,13 @@ def calibrate_intervals(
         "coverage": coverage,
         "feature": INTERVAL_FEATURE,
         "edges": edges,
-        "half_widths": half_widths,
+        "half_widths": widths,
         "calibration_rows": len(residuals),
     }
 
 
-def interval_half_widths(intervals: dict[str, Any], log_votes: np.ndarray) -> np.ndarray:
-    widths = intervals["half_widths"]
-    return np.array(
-        [widths[min(numeric_bin(v, intervals["edges"]), len(widths) - 1)] for v in log_votes]
-    )
-
-
 def interval_coverage(intervals, actual, predicted, log_votes) -> float:
-    half = interval_half_widths(intervals, log_votes)
+    half = half_widths(intervals, log_votes)
     return round(float(np.mean(np.abs(actual - predicted) <= half)), 4)
 
 
@@ -235,10 +229,21 @@ def main() -> None:
     payload = dump_model(model)
     data_sha256 = sha256_file(FEATURES_DIR / "train.parquet")
     registry = log_to_mlflow(model, params, metrics, test[names].to_numpy()[:5], data_sha256)
-    # Written last, artifact before card: a failure above leaves the previous pair intact.
-    with atomic_path(MODELS_DIR / ARTIFACT_NAME) as tmp:
-        tmp.write_bytes(payload)
-    card = {
+    card = model_card(params, payload, metrics, intervals, spec, data_sha256, registry)
+    write_serving_artifact(MODELS_DIR, payload, card)
+
+
+def model_card(
+    params: TrainParams,
+    payload: bytes,
+    metrics: dict[str, Any],
+    intervals: dict[str, Any],
+    spec: dict[str, Any],
+    data_sha256: str,
+    registry: dict[str, Any],
+) -> dict[str, Any]:
+    """models/model.json: what the service verifies, loads and reports."""
+    return {
         "schema_version": MODEL_CARD_SCHEMA_VERSION,
         "name": params.registered_model,
         "model_version": registry["version"],
@@ -257,7 +262,13 @@ def main() -> None:
         "mlflow": registry,
         "feature_spec": spec,
     }
-    write_json(MODELS_DIR / "model.json", card)
+
+
+def write_serving_artifact(folder: Path, payload: bytes, card: dict[str, Any]) -> None:
+    """Artifact first, card last: a reader that sees the new card finds its artifact."""
+    with atomic_path(folder / ARTIFACT_NAME) as tmp:
+        tmp.write_bytes(payload)
+    write_json(folder / "model.json", card)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,21 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import signal
+import socket
 import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+
+from imdb_rating.artifact import dump_model
+from stages.featurize import FeaturizeParams, featurize
+from stages.train import TrainParams, fit, model_card, write_serving_artifact
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OFFICIAL_SAMPLE = REPO_ROOT.parent / "shared" / "imdb" / "official-sample"
@@ -76,3 +87,143 @@ def repo_copy(tmp_path: Path) -> Path:
         subprocess.run(command, cwd=target, check=True, env=env)
     subprocess.run(["git", "commit", "-qm", "copy"], cwd=target, check=True, env=env)
     return target
+
+
+def synthetic_movies(n: int = 1500, seed: int = 0):
+    """Movies in the clean stage's schema, with crew, whose ratings follow their inputs."""
+    rng = np.random.default_rng(seed)
+    genres = ["Comedy", "Documentary", "Drama", "Horror", "Romance"]
+    directors = rng.integers(0, 120, n)
+    talent = rng.normal(0, 0.8, 120)
+    genre_sets = [sorted(set(rng.choice(genres, rng.integers(1, 3)))) for _ in range(n)]
+    votes = rng.lognormal(7, 1.5, n).astype(int) + 50
+    rating = (
+        6
+        + talent[directors]
+        + 0.2 * np.log(votes)
+        - 1.0 * np.array(["Horror" in g for g in genre_sets])
+        + rng.normal(0, 1, n) * 3 / np.log(votes)  # few votes: noisier ratings
+    ).clip(1, 10)
+    return pd.DataFrame(
+        {
+            "tconst": [f"tt{i:07d}" for i in range(n)],
+            "title": [f"Film number {i}" for i in range(n)],
+            "original_title": [f"Film number {i}" for i in range(n)],
+            "is_adult": False,
+            "year": rng.integers(1930, 2020, n),
+            "runtime_minutes": np.where(rng.random(n) < 0.05, np.nan, rng.integers(60, 180, n)),
+            "genres": genre_sets,
+            "num_votes": votes,
+            "rating": rating.round(1),
+            "directors": [[f"nm{d:07d}"] for d in directors],
+            "writers": [[f"nm{1000 + d % 60:07d}"] for d in directors],
+        }
+    )
+
+
+def train_serving_artifact(folder: Path, movies=None) -> Path:
+    """A model card and artifact made by the pipeline's own featurize and train code."""
+    train, test, spec = featurize(
+        synthetic_movies() if movies is None else movies,
+        FeaturizeParams(
+            test_size=0.2,
+            seed=1,
+            encoding_folds=5,
+            encoding_smoothing=5.0,
+            title_word_smoothing=20.0,
+            title_word_min_count=3,
+            drift_bins=10,
+        ),
+    )
+    params = TrainParams(
+        model="hist_gradient_boosting",
+        seed=1,
+        calibration_size=0.2,
+        interval_coverage=0.8,
+        registered_model="imdb-rating",
+        hist_gradient_boosting={"max_iter": 60, "learning_rate": 0.1},
+        random_forest={},
+    )
+    model, intervals, metrics = fit(train, test, spec["feature_names"], params)
+    payload = dump_model(model)
+    registry = {"run_id": "0" * 32, "registered_model": "imdb-rating", "version": "7"}
+    registry["champion"] = True
+    card = model_card(params, payload, metrics, intervals, spec, "f" * 64, registry)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_serving_artifact(folder, payload, card)
+    return folder / "model.json"
+
+
+@pytest.fixture(scope="session")
+def model_card_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_serving_artifact(tmp_path_factory.mktemp("model"))
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_http(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {seconds} s")
+
+
+class GunicornService:
+    """The real service under Gunicorn on a loopback port, started and stopped by a test."""
+
+    def __init__(self, model_card: Path, workdir: Path, workers: int = 2) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_dir = workdir / "metrics"
+        self.log_path = workdir / "gunicorn.log"
+        self.env = {
+            **os.environ,
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+            "WEB_CONCURRENCY": str(workers),
+            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
+            "IMDB_MODEL_CARD": str(model_card),
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> GunicornService:
+        gunicorn = Path(sys.executable).parent / "gunicorn"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(gunicorn), "-c", "service/gunicorn_conf.py", "service.wsgi:app"],
+                cwd=REPO_ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            wait_for_http(self.url + "/ready")
+        except TimeoutError:
+            self.stop()
+            raise RuntimeError(self.log_path.read_text()[-3000:]) from None
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@pytest.fixture
+def gunicorn_service(model_card_path: Path, tmp_path: Path):
+    service = GunicornService(model_card_path, tmp_path).start()
+    yield service
+    service.stop()

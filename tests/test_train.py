@@ -7,13 +7,13 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
+from imdb_rating.intervals import half_widths
 from stages.train import (
     TrainParams,
     calibrate_intervals,
     conformal_quantile,
     fit,
     for_serving,
-    interval_half_widths,
     log_to_mlflow,
 )
 
@@ -58,7 +58,7 @@ def test_intervals_are_wider_where_votes_are_few() -> None:
     widths = intervals["half_widths"]
     assert len(widths) == len(intervals["edges"]) + 1 == 4
     assert widths == sorted(widths, reverse=True)
-    few, many = interval_half_widths(intervals, np.array([4.5, 11.5]))
+    few, many = half_widths(intervals, np.array([4.5, 11.5]))
     assert few > many
 
 

@@ -1,0 +1,232 @@
+"""Service bars, measured side by side in one run with wrk on 127.0.0.1.
+
+    python bench/service.py [--rounds 3] [--seconds 10] [--workers 2] [--skip-mlflow]
+
+Starts, with the same Gunicorn configuration and worker count: the service, a bare Flask JSON
+echo (the reference), and MLflow's own scoring server (`mlflow models serve --env-manager
+local`) on the registered version the service serves. Rounds alternate between servers; the
+table reports medians of requests/s and of wrk's latency percentiles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+VENV_BIN = Path(sys.executable).parent
+
+MOVIE = {
+    "year": 1999,
+    "num_votes": 25000,
+    "runtime_minutes": 136,
+    "genres": ["Action", "Drama"],
+    "title": "The Matrix",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_up(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 (loopback only)
+                return
+        except urllib.error.HTTPError:
+            return  # it answered (the echo app has no GET route)
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {seconds}s")
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], probe_url: str):
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until_up(probe_url)
+            yield
+        except Exception:
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace")[-3000:])
+            raise
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def gunicorn(app: str, port: int, workers: int, metrics_dir: Path) -> tuple[list[str], dict]:
+    env = {
+        **os.environ,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "IMDB_LOG_LEVEL": "warning",
+    }
+    return [str(VENV_BIN / "gunicorn"), "-c", "service/gunicorn_conf.py", app], env
+
+
+def wrk(url: str, body: dict, connections: int, seconds: int) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = {json.dumps(json.dumps(body))}\n"
+        )
+    result = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(min(2, connections)),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    Path(script.name).unlink()
+    return parse_wrk(result.stdout)
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    def millis(value: str, unit: str) -> float:
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    for percentile in ("50", "99"):
+        match = re.search(rf"\s{percentile}%\s+([\d.]+)(us|ms|s)", output)
+        figures[f"p{percentile}_ms"] = millis(*match.groups())
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    figures["non_2xx"] = float(errors.group(1)) if errors else 0.0
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    figures["socket_errors"] = socket_errors.group(1) if socket_errors else "none"
+    return figures
+
+
+def median_of(runs: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms")} | {
+        "non_2xx": sum(r["non_2xx"] for r in runs)
+    }
+
+
+def feature_row(movie: dict) -> list[float]:
+    from imdb_rating.features import build_matrix
+    from service.predictor import Predictor
+
+    predictor = Predictor(REPO_ROOT / "models" / "model.json")
+    columns = {name: [value] for name, value in movie.items()}
+    return [None if v != v else v for v in build_matrix(columns, predictor.spec)[0].tolist()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--skip-mlflow", action="store_true")
+    args = parser.parse_args()
+    card = json.loads((REPO_ROOT / "models" / "model.json").read_text())
+    tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
+    ports = {name: free_port() for name in ("service", "echo", "mlflow")}
+    batch = {"movies": [MOVIE] * 1000}
+    targets = {
+        "echo": (f"http://127.0.0.1:{ports['echo']}/echo", MOVIE),
+        "service": (f"http://127.0.0.1:{ports['service']}/predict", MOVIE),
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in ("echo", "service", "batch", "mlflow")}
+    service_cmd = gunicorn("service.wsgi:app", ports["service"], args.workers, tmp / "m1")
+    echo_cmd = gunicorn("bench.echo_app:app", ports["echo"], args.workers, tmp / "m2")
+    with (
+        server(*service_cmd, f"http://127.0.0.1:{ports['service']}/ready"),
+        server(*echo_cmd, f"http://127.0.0.1:{ports['echo']}/echo"),
+    ):
+        for _ in range(args.rounds):
+            for name, (url, body) in targets.items():
+                runs[name].append(wrk(url, body, args.connections, args.seconds))
+            runs["batch"].append(wrk(targets["service"][0] + "/batch", batch, 1, args.seconds))
+    if not args.skip_mlflow:
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{REPO_ROOT / 'mlflow.db'}"}
+        model_uri = f"models:/{card['mlflow']['registered_model']}/{card['mlflow']['version']}"
+        command = [
+            str(VENV_BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            model_uri,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(ports["mlflow"]),
+            "-w",
+            str(args.workers),
+        ]
+        body = {"inputs": [feature_row(MOVIE)]}
+        with server(command, env, f"http://127.0.0.1:{ports['mlflow']}/ping"):
+            for _ in range(args.rounds):
+                url = f"http://127.0.0.1:{ports['mlflow']}/invocations"
+                runs["mlflow"].append(wrk(url, body, args.connections, args.seconds))
+    report(args, runs)
+
+
+def report(args, runs: dict[str, list[dict]]) -> None:
+    medians = {name: median_of(r) for name, r in runs.items() if r}
+    print(
+        f"{args.rounds} rounds x {args.seconds}s, {args.workers} workers, wrk -t2 "
+        f"-c{args.connections} (batch: -c1), medians\n"
+    )
+    print("| target | req/s | p50 ms | p99 ms | non-2xx |\n|---|---:|---:|---:|---:|")
+    for name, m in medians.items():
+        print(
+            f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
+            f"{m['non_2xx']:.0f} |"
+        )
+    ratio = medians["service"]["rps"] / medians["echo"]["rps"]
+    print(f"\nservice / echo throughput: {ratio:.2f} (bar >= 0.50)")
+    print(
+        f"service p99 at {args.connections} connections: {medians['service']['p99_ms']:.2f} ms "
+        "(bar <= 10)"
+    )
+    print(f"batch of 1000 p50: {medians['batch']['p50_ms']:.1f} ms (bar <= 50)")
+    if "mlflow" in medians:
+        speedup = medians["service"]["rps"] / medians["mlflow"]["rps"]
+        print(f"service / mlflow models serve throughput: {speedup:.1f}x (bar >= 5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Blueprints, one per concern: meta (index, health, model), predict, docs."""

@@ -1,0 +1,102 @@
+"""What is running: index, liveness, readiness and the served model."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+from service import __version__
+from service.api.responses import json_response
+
+blueprint = Blueprint("meta", __name__)
+
+
+@blueprint.get("/")
+def index():
+    """Service index.
+    ---
+    get:
+      summary: Service name, version and links
+      tags: [meta]
+      responses:
+        200:
+          description: The index
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Index"}
+    """
+    return json_response(
+        {
+            "service": "imdb-rating",
+            "version": __version__,
+            "model_version": current_app.extensions["predictor"].version,
+            "links": {
+                "predict": "/predict",
+                "predict_batch": "/predict/batch",
+                "model": "/model",
+                "health": "/health",
+                "ready": "/ready",
+                "metrics": "/metrics",
+                "openapi": "/openapi.json",
+                "docs": "/docs",
+            },
+        }
+    )
+
+
+@blueprint.get("/health")
+def health():
+    """Liveness.
+    ---
+    get:
+      summary: "Liveness: the process answers"
+      tags: [meta]
+      responses:
+        200:
+          description: Alive
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Health"}
+    """
+    return json_response({"status": "ok"})
+
+
+@blueprint.get("/ready")
+def ready():
+    """Readiness.
+    ---
+    get:
+      summary: "Readiness: 200 only while a verified model is loaded"
+      tags: [meta]
+      responses:
+        200:
+          description: Ready to predict
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Ready"}
+        503:
+          description: Not ready (no model loaded)
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Ready"}
+    """
+    predictor = current_app.extensions.get("predictor")
+    if predictor is None:
+        return json_response({"status": "unavailable", "model_version": None}, status=503)
+    return json_response({"status": "ready", "model_version": predictor.version})
+
+
+@blueprint.get("/model")
+def model():
+    """The served model.
+    ---
+    get:
+      summary: Version, metrics, features, hashes and registry entry of the served model
+      tags: [meta]
+      responses:
+        200:
+          description: The model card's public part
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/ModelInfo"}
+    """
+    return json_response(current_app.extensions["predictor"].describe())

@@ -1,0 +1,94 @@
+"""Predictions: one movie, or a batch whose results keep the request's order."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import Blueprint, current_app
+
+from service.api.responses import json_body, json_response
+
+blueprint = Blueprint("predict", __name__)
+
+
+def _score(endpoint: str, movies: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    predictor = current_app.extensions["predictor"]
+    telemetry = current_app.extensions["telemetry"]
+    started = time.perf_counter()
+    result = predictor.predict(movies)
+    seconds = time.perf_counter() - started
+    ratings = result.ratings.round(3).tolist()
+    telemetry.record(endpoint, predictor.version, ratings, seconds, movies)
+    coverage = predictor.coverage
+    return [
+        {"rating": rating, "interval": {"low": low, "high": high, "coverage": coverage}}
+        for rating, low, high in zip(
+            ratings, result.lows.round(3).tolist(), result.highs.round(3).tolist(), strict=True
+        )
+    ]
+
+
+@blueprint.post("/predict")
+def predict():
+    """Predict one movie's rating.
+    ---
+    post:
+      summary: Predicted rating of one movie, with a calibrated prediction interval
+      tags: [predict]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Movie"}
+      responses:
+        200:
+          description: The prediction
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Prediction"}
+        400: {$ref: "#/components/responses/BadRequest"}
+        413: {$ref: "#/components/responses/TooLarge"}
+        415: {$ref: "#/components/responses/UnsupportedMediaType"}
+        422: {$ref: "#/components/responses/Invalid"}
+    """
+    movie = current_app.extensions["schemas"]["movie"].load(json_body())
+    prediction = _score("predict", [movie])[0]
+    prediction["model_version"] = current_app.extensions["predictor"].version
+    return json_response(prediction)
+
+
+@blueprint.post("/predict/batch")
+def predict_batch():
+    """Predict a batch of movies.
+    ---
+    post:
+      summary: Predicted ratings of up to the configured number of movies, in request order
+      tags: [predict]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Batch"}
+      responses:
+        200:
+          description: One prediction per movie, in order
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/BatchPrediction"}
+        400: {$ref: "#/components/responses/BadRequest"}
+        413: {$ref: "#/components/responses/TooLarge"}
+        415: {$ref: "#/components/responses/UnsupportedMediaType"}
+        422: {$ref: "#/components/responses/Invalid"}
+    """
+    movies = current_app.extensions["schemas"]["batch"].load(json_body())["movies"]
+    current_app.extensions["telemetry"].batch_size.observe(len(movies))
+    predictions = _score("predict_batch", movies)
+    return json_response(
+        {
+            "model_version": current_app.extensions["predictor"].version,
+            "count": len(predictions),
+            "predictions": predictions,
+        }
+    )

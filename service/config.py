@@ -1,0 +1,50 @@
+"""Service configuration, read from the environment once at start."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL_CARD = Path(__file__).resolve().parent.parent / "models" / "model.json"
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < 1:
+        raise ConfigError(f"{name}={raw!r} must be at least 1")
+    return value
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    model_card: Path = DEFAULT_MODEL_CARD
+    max_batch: int = 1000
+    # A batch of 1,000 movies with crew lists is ~0.4 MB of JSON.
+    max_body_bytes: int = 2 * 1024 * 1024
+    log_level: str = "INFO"
+    drift_window: int = 2000
+    # Shared memory for the drift window across Gunicorn workers (None: this process only).
+    multiprocess_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls) -> ServiceConfig:
+        multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        return cls(
+            model_card=Path(os.environ.get("IMDB_MODEL_CARD", str(DEFAULT_MODEL_CARD))),
+            max_batch=_positive_int("IMDB_MAX_BATCH", cls.max_batch),
+            max_body_bytes=_positive_int("IMDB_MAX_BODY_BYTES", cls.max_body_bytes),
+            log_level=os.environ.get("IMDB_LOG_LEVEL", cls.log_level).upper(),
+            drift_window=_positive_int("IMDB_DRIFT_WINDOW", cls.drift_window),
+            multiprocess_dir=Path(multiprocess_dir) if multiprocess_dir else None,
+        )

@@ -1,0 +1,53 @@
+"""Gunicorn configuration: `gunicorn -c service/gunicorn_conf.py service.wsgi:app`.
+
+Environment: GUNICORN_BIND (default 0.0.0.0:8000), WEB_CONCURRENCY (workers, default: one
+per CPU), GUNICORN_THREADS (per worker, default 1), GUNICORN_TIMEOUT (seconds, default 30),
+PROMETHEUS_MULTIPROC_DIR (shared metrics; default a folder under the temp dir).
+
+Multiprocess metrics need PROMETHEUS_MULTIPROC_DIR set before prometheus_client is imported
+(the workers import it with the app), emptied when the master starts, and each dead worker's
+live gauges dropped (child_exit), as in prometheus_flask_exporter's gunicorn-internal example.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "imdb-rating-metrics")
+)
+# One thread per worker for NumPy/OpenMP: workers are the unit of parallelism.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# sync workers block in accept(), so the kernel spreads connections over them; with
+# GUNICORN_THREADS > 1 Gunicorn switches to its gthread worker.
+worker_class = "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 30
+keepalive = 5
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG")  # off unless set ("-" for stdout)
+errorlog = "-"
+loglevel = os.environ.get("IMDB_LOG_LEVEL", "info").lower()
+# Limit headers as the JSON body is limited (IMDB_MAX_BODY_BYTES in the app).
+limit_request_line = 4094
+limit_request_fields = 50
+
+
+def on_starting(server) -> None:
+    """Start with an empty metrics folder: stale files would add old workers' counts."""
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+
+    GunicornInternalPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)

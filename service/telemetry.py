@@ -1,0 +1,146 @@
+"""Prometheus metrics: HTTP metrics from prometheus-flask-exporter, plus the model's own.
+
+Under Gunicorn (PROMETHEUS_MULTIPROC_DIR set before prometheus_client is imported, see
+gunicorn_conf.py) every worker writes its samples to shared files and any worker's /metrics
+aggregates all of them. Gauges say how: `livesum` adds live workers, `livemax` takes the
+largest, `livemostrecent` the last value any live worker set (the drift window is shared, so
+the latest PSI is the service's).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+
+from flask import Flask, g, request
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_flask_exporter import PrometheusMetrics
+from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
+
+from service.drift import DriftWindow
+from service.predictor import Predictor
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+INFERENCE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+RATING_BUCKETS = tuple(x / 2 for x in range(3, 21))  # 1.5, 2.0, ... 10.0
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+PSI_REFRESH_SECONDS = 1.0
+
+
+class Telemetry:
+    def __init__(self, app: Flask, predictor: Predictor, drift: DriftWindow) -> None:
+        # A registry per app: tests build many apps in one process. Under Gunicorn the
+        # exporter reads the shared files instead.
+        registry = CollectorRegistry()
+        exporter = (
+            GunicornInternalPrometheusMetrics
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+            else PrometheusMetrics
+        )
+        self.exporter = exporter(
+            app, registry=registry, group_by="endpoint", buckets=LATENCY_BUCKETS, path="/metrics"
+        )
+        self.drift = drift
+        self._psi_published_at = 0.0
+        self.predictions = Counter(
+            "imdb_predictions_total",
+            "Movies scored, by model version and endpoint",
+            ["model_version", "endpoint"],
+            registry=registry,
+        )
+        self.inference_seconds = Histogram(
+            "imdb_model_inference_seconds",
+            "Time to encode and score one request's movies",
+            ["endpoint"],
+            buckets=INFERENCE_BUCKETS,
+            registry=registry,
+        )
+        self.predicted_rating = Histogram(
+            "imdb_predicted_rating", "Predicted ratings", buckets=RATING_BUCKETS, registry=registry
+        )
+        self.batch_size = Histogram(
+            "imdb_batch_size", "Movies per batch request", buckets=BATCH_BUCKETS, registry=registry
+        )
+        self.in_flight = Gauge(
+            "imdb_http_requests_in_flight",
+            "Requests being handled",
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.input_psi = Gauge(
+            "imdb_input_psi",
+            "Population stability index of recent inputs against the training distribution",
+            ["feature"],
+            multiprocess_mode="livemostrecent",
+            registry=registry,
+        )
+        self.drift_window_movies = Gauge(
+            "imdb_drift_window_movies",
+            "Movies in the drift window",
+            multiprocess_mode="livemostrecent",
+            registry=registry,
+        )
+        self._model_gauges(predictor, registry)
+        app.before_request(self._request_started)
+        app.teardown_request(self._request_finished)
+
+    def _model_gauges(self, predictor: Predictor, registry: CollectorRegistry) -> None:
+        card = predictor.card
+        Gauge(
+            "imdb_model_info",
+            "The served model (value 1)",
+            ["name", "model_version", "model_type", "sha256"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        ).labels(
+            card["name"], predictor.version, card["model_type"], card["artifact"]["sha256"]
+        ).set(1)
+        Gauge(
+            "imdb_model_loaded",
+            "1 when the worker has a verified model loaded",
+            multiprocess_mode="livemax",
+            registry=registry,
+        ).set(1)
+        Gauge(
+            "imdb_model_created_timestamp_seconds",
+            "When the served model was trained",
+            multiprocess_mode="livemax",
+            registry=registry,
+        ).set(datetime.fromisoformat(card["created_at"]).timestamp())
+        test_metrics = Gauge(
+            "imdb_model_test_metric",
+            "The served model's test-split metrics from training",
+            ["metric"],
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        for name in ("rmse", "mae", "r2", "interval_coverage"):
+            test_metrics.labels(name).set(card["metrics"][name])
+
+    def _request_started(self) -> None:
+        self.in_flight.inc()
+        g.in_flight = True
+        if request.path == "/metrics":
+            self.publish_drift()
+
+    def _request_finished(self, _error: BaseException | None) -> None:
+        if g.pop("in_flight", False):
+            self.in_flight.dec()
+
+    def publish_drift(self) -> None:
+        self._psi_published_at = time.monotonic()
+        filled, values = self.drift.snapshot()
+        self.drift_window_movies.set(filled)
+        for feature, value in values.items():
+            self.input_psi.labels(feature).set(value)
+
+    def record(self, endpoint: str, version: str, ratings, seconds: float, movies) -> None:
+        """After scoring: counts, timings, rating distribution, drift window."""
+        self.predictions.labels(version, endpoint).inc(len(ratings))
+        self.inference_seconds.labels(endpoint).observe(seconds)
+        for rating in ratings:
+            self.predicted_rating.observe(rating)
+        self.drift.observe(movies)
+        if time.monotonic() - self._psi_published_at >= PSI_REFRESH_SECONDS:
+            self.publish_drift()

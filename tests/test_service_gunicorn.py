@@ -1,0 +1,71 @@
+"""The service under real Gunicorn with two workers: metrics must describe the whole service."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+MOVIE = {"year": 1999, "num_votes": 25_000, "genres": ["Drama"], "title": "The Matrix"}
+
+
+def post_json(url: str, payload) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def scrape(url: str) -> dict[str, float]:
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def workers_with_samples(service) -> set[str]:
+    pattern = re.compile(r"counter_(\d+)\.db")
+    return {m.group(1) for p in service.metrics_dir.iterdir() if (m := pattern.match(p.name))}
+
+
+def test_counters_aggregate_across_workers(gunicorn_service) -> None:
+    url = gunicorn_service.url
+    sent = 0
+    with ThreadPoolExecutor(8) as pool:  # concurrent connections, until both workers served
+        while sent < 400 and len(workers_with_samples(gunicorn_service)) < 2:
+            list(pool.map(lambda _: post_json(url + "/predict", MOVIE), range(20)))
+            sent += 20
+    assert len(workers_with_samples(gunicorn_service)) == 2
+    post_json(url + "/predict/batch", {"movies": [MOVIE] * 5})
+
+    key = 'imdb_predictions_total{endpoint="predict",model_version="7"}'
+    for _ in range(6):  # whichever worker answers the scrape reports the service's totals
+        samples = scrape(url)
+        assert samples[key] == sent
+        assert samples['imdb_predictions_total{endpoint="predict_batch",model_version="7"}'] == 5
+        requests = [
+            v
+            for k, v in samples.items()
+            if k.startswith("flask_http_request_duration_seconds_count")
+            and 'endpoint="predict.predict"' in k
+            and 'status="200"' in k
+        ]
+        assert sum(requests) == sent
+        assert samples["imdb_model_loaded"] == 1
+        assert samples["imdb_http_requests_in_flight"] == 1  # only the scrape itself
+
+
+def test_predictions_through_gunicorn_match_the_api_contract(gunicorn_service) -> None:
+    body = post_json(gunicorn_service.url + "/predict", MOVIE)
+    assert set(body) == {"rating", "interval", "model_version"}
+    assert 1 <= body["interval"]["low"] <= body["rating"] <= body["interval"]["high"] <= 10
