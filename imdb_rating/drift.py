@@ -7,7 +7,6 @@ service bins recent requests the same way and reports PSI against it.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -19,14 +18,33 @@ NO_GENRE = "(none)"
 PSI_FLOOR = 1e-4
 
 
+def monitored_inputs(columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
+    """The numeric inputs whose distribution is monitored, as floats (NaN: missing).
+
+    `columns` are `build_matrix`'s: featurize derives the reference from the train split and
+    the service its live window from requests, with this one definition.
+    """
+    return {
+        "year": np.asarray(columns["year"], dtype=np.float64),
+        "runtime_minutes": np.array(columns["runtime_minutes"], dtype=np.float64),
+        "log_votes": np.log1p(np.asarray(columns["num_votes"], dtype=np.float64)),
+        "title_length": np.array([len(t or "") for t in columns["title"]], dtype=np.float64),
+    }
+
+
+def numeric_bins(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """Bin index per value: bisect right over `edges`; NaN goes to the last bin."""
+    bins = np.searchsorted(edges, values, side="right")
+    bins[np.isnan(values)] = len(edges) + 1
+    return bins
+
+
 def numeric_reference(values: np.ndarray, bins: int) -> dict[str, Any]:
     """Quantile bin edges of the training values, with a last bin for missing values."""
     present = values[~np.isnan(values)]
     quantiles = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]) if present.size else []
     edges = sorted({round(float(q), 6) for q in quantiles})
-    counts = np.zeros(len(edges) + 2)
-    for value in values:
-        counts[numeric_bin(value, edges)] += 1
+    counts = np.bincount(numeric_bins(values, edges), minlength=len(edges) + 2)
     return {"kind": "numeric", "edges": edges, "fractions": _fractions(counts)}
 
 
@@ -39,12 +57,6 @@ def categorical_reference(labels: Iterable[Sequence[str]], categories: Sequence[
         for position in categorical_bins(movie_labels, index):
             counts[position] += 1
     return {"kind": "categorical", "categories": names, "fractions": _fractions(counts)}
-
-
-def numeric_bin(value: float | None, edges: Sequence[float]) -> int:
-    if value is None or math.isnan(value):
-        return len(edges) + 1
-    return bisect_right(edges, value)
 
 
 def categorical_bins(labels: Sequence[str], index: Mapping[str, int]) -> list[int]:

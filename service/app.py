@@ -10,6 +10,7 @@ from service.api import docs, meta, predict
 from service.config import ServiceConfig
 from service.drift import DriftWindow
 from service.errors import register_error_handlers
+from service.fastload import BatchLoader, FastLoader
 from service.predictor import Predictor
 from service.schemas import batch_schema, movie_schema
 from service.telemetry import Telemetry
@@ -36,7 +37,7 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
 
     app.extensions["config"] = config
     app.extensions["predictor"] = predictor
-    app.extensions["schemas"] = {"movie": movie(), "batch": batch()}
+    app.extensions["schemas"] = {"movie": FastLoader(movie()), "batch": BatchLoader(batch())}
     for blueprint in (meta.blueprint, predict.blueprint, docs.blueprint):
         app.register_blueprint(blueprint)
     register_error_handlers(app)

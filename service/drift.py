@@ -12,6 +12,7 @@ import fcntl
 import mmap
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,22 +20,21 @@ from typing import Any
 
 import numpy as np
 
-from imdb_rating.drift import categorical_bins, numeric_bin, psi
+from imdb_rating.drift import categorical_bins, monitored_inputs, numeric_bins, psi
 
 HEADER_SLOTS = 1  # one int64 before the ring: how many movies were ever written
-NUMERIC_INPUTS = {
-    "year": lambda movie: float(movie["year"]),
-    "runtime_minutes": lambda movie: movie["runtime_minutes"],
-    "log_votes": lambda movie: float(np.log1p(movie["num_votes"])),
-    "title_length": lambda movie: float(len(movie["title"] or "")),
-}
+# Movies are binned and written in groups (binning one movie costs as much as 30): a worker
+# holds at most this many, or this long, before they reach the shared window.
+FLUSH_MOVIES = 32
+FLUSH_SECONDS = 0.5
+WINDOW_FIELDS = ("year", "runtime_minutes", "num_votes", "title", "genres")
 
 
 class DriftWindow:
     def __init__(self, reference: Mapping[str, Any], size: int, path: Path | None) -> None:
         self.reference = reference
         self.size = size
-        self._numeric = [name for name in NUMERIC_INPUTS if name in reference]
+        self._numeric = [name for name in reference if reference[name]["kind"] == "numeric"]
         self._genres = reference["genres"]["categories"]
         self._genre_index = {name: i for i, name in enumerate(self._genres)}
         self._columns = len(self._numeric) + 1  # + a bit mask of the movie's genres
@@ -51,6 +51,8 @@ class DriftWindow:
                     os.ftruncate(fd, length)
             self._buffer = mmap.mmap(fd, length)
         self._thread_lock = threading.Lock()
+        self._pending: dict[str, list[Any]] = {name: [] for name in WINDOW_FIELDS}
+        self._flushed_at = time.monotonic()
         self._header = np.frombuffer(self._buffer, dtype=np.int64, count=HEADER_SLOTS)
         self._ring = np.frombuffer(self._buffer, dtype=np.int64, offset=HEADER_SLOTS * 8).reshape(
             size, self._columns
@@ -67,26 +69,43 @@ class DriftWindow:
         finally:
             fcntl.flock(self._file, fcntl.LOCK_UN)
 
-    def _row(self, movie: Mapping[str, Any]) -> list[int]:
-        row = [
-            numeric_bin(NUMERIC_INPUTS[name](movie), self.reference[name]["edges"])
-            for name in self._numeric
-        ]
-        mask = 0
-        for index in categorical_bins(movie["genres"], self._genre_index):
-            mask |= 1 << index
-        return [*row, mask]
+    def _rows(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        inputs = monitored_inputs(columns)
+        rows = np.empty((len(columns["year"]), self._columns), dtype=np.int64)
+        for column, name in enumerate(self._numeric):
+            rows[:, column] = numeric_bins(inputs[name], self.reference[name]["edges"])
+        for row, genres in enumerate(columns["genres"]):
+            mask = 0
+            for index in categorical_bins(genres, self._genre_index):
+                mask |= 1 << index
+            rows[row, -1] = mask
+        return rows
 
-    def observe(self, movies: Sequence[Mapping[str, Any]]) -> None:
-        rows = [self._row(movie) for movie in movies[-self.size :]]
-        with self._thread_lock, self._locked(exclusive=True):
+    def observe(self, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Add movies, given as `build_matrix` columns, to the window."""
+        with self._thread_lock:
+            for name, values in self._pending.items():
+                values.extend(columns[name])
+            due = time.monotonic() - self._flushed_at >= FLUSH_SECONDS
+            if due or len(self._pending["year"]) >= FLUSH_MOVIES:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write pending movies to the shared ring (caller holds the thread lock)."""
+        self._flushed_at = time.monotonic()
+        if not self._pending["year"]:
+            return
+        rows = self._rows(self._pending)[-self.size :]
+        self._pending = {name: [] for name in WINDOW_FIELDS}
+        with self._locked(exclusive=True):
             start = int(self._header[0])
-            for offset, row in enumerate(rows):
-                self._ring[(start + offset) % self.size] = row
+            self._ring[(start + np.arange(len(rows))) % self.size] = rows
             self._header[0] = start + len(rows)
 
     def snapshot(self) -> tuple[int, dict[str, float]]:
-        """(movies in the window, PSI per input)."""
+        """(movies in the window, PSI per input), after writing this worker's pending movies."""
+        with self._thread_lock:
+            self._flush()
         with self._thread_lock, self._locked(exclusive=False):
             filled = min(int(self._header[0]), self.size)
             window = self._ring[:filled].copy()

@@ -54,9 +54,11 @@ class Predictor:
     def crew_roles(self) -> list[str]:
         return self.spec["crew_roles"]
 
-    def predict(self, movies: Sequence[Mapping[str, Any]]) -> Predictions:
-        """Predict validated movies (schema output: every field present)."""
-        columns = {name: [movie[name] for movie in movies] for name in self._input_fields}
+    def columns(self, movies: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        """Validated movies (schema output: every field present) as `build_matrix` columns."""
+        return {name: [movie[name] for movie in movies] for name in self._input_fields}
+
+    def predict(self, columns: Mapping[str, Sequence[Any]]) -> Predictions:
         features = build_matrix(columns, self.spec)
         ratings = _clip(self._flat.predict(features))
         half = half_widths(self.card["intervals"], features[:, self._votes_column])

@@ -13,6 +13,7 @@ import os
 import time
 from datetime import datetime
 
+import numpy as np
 from flask import Flask, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_flask_exporter import PrometheusMetrics
@@ -26,6 +27,21 @@ INFERENCE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 RATING_BUCKETS = tuple(x / 2 for x in range(3, 21))  # 1.5, 2.0, ... 10.0
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 PSI_REFRESH_SECONDS = 1.0
+
+
+def observe_many(histogram: Histogram, values: np.ndarray) -> None:
+    """`histogram.observe(v)` for every value, with one increment per bucket instead of one
+    per value (a batch of 1,000 ratings: 2,000 shared-memory writes otherwise). It updates the
+    same per-bucket values `observe` does; a test holds the two to identical expositions."""
+    if len(values) == 1:  # the public API is cheaper for one value
+        histogram.observe(float(values[0]))
+        return
+    bounds = histogram._upper_bounds
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, count in zip(histogram._buckets, counts, strict=True):
+        if count:
+            bucket.inc(int(count))
+    histogram._sum.inc(float(np.sum(values)))
 
 
 class Telemetry:
@@ -135,12 +151,13 @@ class Telemetry:
         for feature, value in values.items():
             self.input_psi.labels(feature).set(value)
 
-    def record(self, endpoint: str, version: str, ratings, seconds: float, movies) -> None:
+    def record(
+        self, endpoint: str, version: str, ratings: np.ndarray, seconds: float, columns
+    ) -> None:
         """After scoring: counts, timings, rating distribution, drift window."""
         self.predictions.labels(version, endpoint).inc(len(ratings))
         self.inference_seconds.labels(endpoint).observe(seconds)
-        for rating in ratings:
-            self.predicted_rating.observe(rating)
-        self.drift.observe(movies)
+        observe_many(self.predicted_rating, ratings)
+        self.drift.observe(columns)
         if time.monotonic() - self._psi_published_at >= PSI_REFRESH_SECONDS:
             self.publish_drift()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imdb_rating.drift import categorical_reference, numeric_reference
+from imdb_rating.drift import categorical_reference, monitored_inputs, numeric_reference
 from imdb_rating.features import (
     CREW_ROLES,
     SPEC_SCHEMA_VERSION,
@@ -122,15 +122,9 @@ def encoding_tables(
 
 
 def drift_reference(columns: dict[str, list[Any]], genres: list[str], bins: int) -> dict:
-    numeric = {
-        "year": np.asarray(columns["year"], dtype=float),
-        "runtime_minutes": np.array(
-            [np.nan if v is None else v for v in columns["runtime_minutes"]], dtype=float
-        ),
-        "log_votes": np.log1p(np.asarray(columns["num_votes"], dtype=float)),
-        "title_length": np.array([len(t) for t in columns["title"]], dtype=float),
+    reference = {
+        name: numeric_reference(values, bins) for name, values in monitored_inputs(columns).items()
     }
-    reference = {name: numeric_reference(values, bins) for name, values in numeric.items()}
     reference["genres"] = categorical_reference(columns["genres"], genres)
     return reference
 

@@ -32,7 +32,7 @@ from imdb_rating.artifact import (
     dump_model,
     sha256_file,
 )
-from imdb_rating.drift import numeric_bin
+from imdb_rating.drift import numeric_bins
 from imdb_rating.intervals import INTERVAL_FEATURE, half_widths
 from stages.common import (
     REPO_ROOT,
@@ -101,7 +101,7 @@ def calibrate_intervals(
 ) -> dict[str, Any]:
     """Per vote bucket (quartiles of the calibration set), the conformal half-width."""
     edges = sorted({round(float(q), 6) for q in np.quantile(log_votes, [0.25, 0.5, 0.75])})
-    buckets = np.array([numeric_bin(v, edges) for v in log_votes])
+    buckets = numeric_bins(log_votes, edges)
     widths = [
         round(conformal_quantile(residuals[buckets == b], coverage), 4)
         for b in range(len(edges) + 1)

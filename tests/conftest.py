@@ -181,6 +181,7 @@ class GunicornService:
     """The real service under Gunicorn on a loopback port, started and stopped by a test."""
 
     def __init__(self, model_card: Path, workdir: Path, workers: int = 2) -> None:
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.metrics_dir = workdir / "metrics"
@@ -207,10 +208,22 @@ class GunicornService:
             )
         try:
             wait_for_http(self.url + "/ready")
+            self._wait_for_workers()
         except TimeoutError:
             self.stop()
             raise RuntimeError(self.log_path.read_text()[-3000:]) from None
         return self
+
+    def worker_pids(self) -> set[str]:
+        """Workers that finished loading the model (each writes its live gauges then)."""
+        return {p.stem.rsplit("_", 1)[1] for p in self.metrics_dir.glob("gauge_livemax_*.db")}
+
+    def _wait_for_workers(self, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while len(self.worker_pids()) < self.workers:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(self.worker_pids())} of {self.workers} workers up")
+            time.sleep(0.1)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from imdb_rating.drift import categorical_reference, numeric_bin, numeric_reference, psi
+from imdb_rating.drift import categorical_reference, numeric_bins, numeric_reference, psi
 from imdb_rating.features import build_matrix, feature_names, smoothed_mean, title_words
 
 
@@ -112,8 +112,8 @@ def test_numeric_bins_put_missing_values_in_the_last_bin() -> None:
     reference = numeric_reference(np.array([1.0, 2, 3, 4, np.nan]), bins=2)
     assert reference["edges"] == [2.5]
     assert reference["fractions"] == [0.4, 0.4, 0.2]
-    assert numeric_bin(None, reference["edges"]) == 2
-    assert numeric_bin(float("nan"), reference["edges"]) == 2
+    bins = numeric_bins(np.array([np.nan, 2.5, 2.6, -1.0]), reference["edges"])
+    assert bins.tolist() == [2, 1, 1, 0]  # missing last; an edge value goes right
 
 
 def test_psi_is_zero_for_the_reference_distribution_and_grows_with_shift() -> None:

@@ -17,10 +17,11 @@ def _score(endpoint: str, movies: Sequence[Mapping[str, Any]]) -> list[dict[str,
     predictor = current_app.extensions["predictor"]
     telemetry = current_app.extensions["telemetry"]
     started = time.perf_counter()
-    result = predictor.predict(movies)
+    columns = predictor.columns(movies)
+    result = predictor.predict(columns)
     seconds = time.perf_counter() - started
+    telemetry.record(endpoint, predictor.version, result.ratings, seconds, columns)
     ratings = result.ratings.round(3).tolist()
-    telemetry.record(endpoint, predictor.version, ratings, seconds, movies)
     coverage = predictor.coverage
     return [
         {"rating": rating, "interval": {"low": low, "high": high, "coverage": coverage}}
