@@ -179,7 +179,11 @@ def main() -> None:
                 runs[name].append(wrk(url, body, args.connections, args.seconds))
             runs["batch"].append(wrk(targets["service"][0] + "/batch", batch, 1, args.seconds))
     if not args.skip_mlflow:
-        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{REPO_ROOT / 'mlflow.db'}"}
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": f"sqlite:///{REPO_ROOT / 'mlflow.db'}",
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",  # it execs uvicorn
+        }
         model_uri = f"models:/{card['mlflow']['registered_model']}/{card['mlflow']['version']}"
         command = [
             str(VENV_BIN / "mlflow"),

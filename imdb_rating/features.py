@@ -32,6 +32,7 @@ INPUT_DEFAULTS: dict[str, Any] = {
 }
 
 _WORD = re.compile(r"\w+")
+_DIGIT = re.compile(r"\d")
 _SEQUEL = re.compile(r"(?:\b(?:[2-9]|ii|iii|iv|v|vi|vii|viii|ix|x)\b\s*$)|\bpart\s+\w+|:", re.I)
 
 # Per-person statistics that use inputs only (never the target), stored per crew role.
@@ -86,7 +87,7 @@ def _title_features(
     return [
         float(len(title)),
         float(len(words)),
-        float(any(ch.isdigit() for ch in title)),
+        float(_DIGIT.search(title) is not None),
         float(bool(_SEQUEL.search(title))),
         float(not title.isascii()),
         float(bool(original_title) and original_title != title),
