@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install sample repro test lint compare mlflow-ui clean-venv
+.PHONY: install sample repro test lint compare mlflow-ui serve bench-pipeline bench-service
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,3 +39,13 @@ compare: install
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --port 5000
+
+# The inference service on :8000 (needs models/ from `make repro`); see README for settings.
+serve: install
+	$(BIN)/gunicorn -c service/gunicorn_conf.py service.wsgi:app
+
+bench-pipeline: install
+	$(BIN)/python bench/pipeline.py
+
+bench-service: install
+	$(BIN)/python bench/service.py
