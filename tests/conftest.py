@@ -166,9 +166,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for_http(url: str, seconds: float = 60) -> None:
+def wait_for_http(url: str, seconds: float = 60, process: subprocess.Popen | None = None) -> None:
+    """Until `url` answers 2xx; fails at once if `process` (the server) has exited."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before {url} answered")
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
@@ -207,9 +210,9 @@ class GunicornService:
                 start_new_session=True,
             )
         try:
-            wait_for_http(self.url + "/ready")
+            wait_for_http(self.url + "/ready", process=self.process)
             self._wait_for_workers()
-        except TimeoutError:
+        except (TimeoutError, RuntimeError):
             self.stop()
             raise RuntimeError(self.log_path.read_text()[-3000:]) from None
         return self

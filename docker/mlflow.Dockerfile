@@ -1,0 +1,19 @@
+# The MLflow tracking server of the compose stack, at the project's MLflow version, with the
+# Prometheus exporter its --expose-prometheus flag needs. --allowed-hosts admits the compose
+# service name, so Prometheus (Host: mlflow:5000) and the api's clients are not refused.
+FROM python:3.11-slim
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN pip install --no-cache-dir mlflow==3.17.2 prometheus-flask-exporter==0.23.2 \
+    && groupadd --system --gid 10002 mlflow \
+    && useradd --system --uid 10002 --gid mlflow --create-home mlflow \
+    && mkdir /mlflow && chown mlflow:mlflow /mlflow
+USER 10002:10002
+WORKDIR /mlflow
+EXPOSE 5000
+HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=2)"]
+CMD ["mlflow", "server", "--host", "0.0.0.0", "--port", "5000", \
+     "--backend-store-uri", "sqlite:////mlflow/mlflow.db", \
+     "--artifacts-destination", "/mlflow/artifacts", "--serve-artifacts", \
+     "--expose-prometheus", "/tmp/mlflow-metrics", "--workers", "2", \
+     "--allowed-hosts", "mlflow,mlflow:5000,localhost,localhost:5000,127.0.0.1,127.0.0.1:5000"]

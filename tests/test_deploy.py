@@ -1,0 +1,284 @@
+"""Containers and CI: the recipes are linted, consistent with each other, and the image's
+exact recipe serves predictions (no Docker engine here, so it is replayed in a fresh venv)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT, free_port, wait_for_http
+
+VENV_BIN = Path(sys.executable).parent
+COMPOSE = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
+
+
+def tool(name: str) -> str:
+    path = VENV_BIN / name
+    if not path.exists():
+        pytest.fail(f"{name} is not installed in the project venv (make install)")
+    return str(path)
+
+
+@dataclass
+class Stage:
+    name: str | None
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[str]:
+        return [args for kw, args in self.instructions if kw == keyword]
+
+
+def parse_dockerfile(path: Path) -> list[Stage]:
+    """Instructions per build stage (continuations joined, comments dropped)."""
+    logical, current = [], ""
+    for line in path.read_text().splitlines():
+        if line.strip().startswith("#") or not line.strip():
+            continue
+        current += line.rstrip("\\").strip() + " "
+        if not line.endswith("\\"):
+            logical.append(current.strip())
+            current = ""
+    stages: list[Stage] = []
+    for line in logical:
+        keyword, _, args = line.partition(" ")
+        if keyword.upper() == "FROM":
+            parts = args.split()
+            stages.append(Stage(name=parts[2] if len(parts) > 2 else None))
+        stages[-1].instructions.append((keyword.upper(), args))
+    return stages
+
+
+def env_of(stage: Stage) -> dict[str, str]:
+    env = {}
+    for args in stage.all("ENV"):
+        for pair in shlex.split(args):
+            key, _, value = pair.partition("=")
+            env[key] = value
+    return env
+
+
+STAGES = parse_dockerfile(REPO_ROOT / "Dockerfile")
+FINAL = STAGES[-1]
+
+
+# --- linters and schemas -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "docker/mlflow.Dockerfile"])
+def test_dockerfiles_pass_hadolint_without_warnings(dockerfile: str) -> None:
+    result = subprocess.run(
+        [tool("hadolint"), "--failure-threshold", "info", dockerfile],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("schema", "files"),
+    [
+        ("vendor.compose-spec", ["compose.yaml"]),
+        ("vendor.github-workflows", sorted(str(p) for p in Path(".github/workflows").glob("*"))),
+    ],
+)
+def test_configs_validate_against_their_published_schemas(schema: str, files: list[str]) -> None:
+    assert files
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", schema, *files],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bandit_reports_no_medium_or_high_findings() -> None:
+    result = subprocess.run(
+        [tool("bandit"), "-q", "-r", "stages", "service", "imdb_rating", "bench", "-ll"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+# --- the image ---------------------------------------------------------------------------------
+
+
+def test_the_image_runs_as_non_root_with_a_readiness_healthcheck() -> None:
+    user = FINAL.all("USER")[-1]
+    assert user.split(":")[0].isdigit() and not user.startswith("0")
+    assert "/ready" in FINAL.all("HEALTHCHECK")[-1]
+    assert env_of(FINAL)["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp/")  # tmpfs in compose
+
+
+def test_the_image_holds_only_service_runtime_dependencies() -> None:
+    lines = (REPO_ROOT / "requirements" / "service.txt").read_text().splitlines()
+    pins = [line for line in lines if line and not line.startswith("#")]
+    assert all("==" in pin for pin in pins)  # exact versions: the image is reproducible
+    names = {pin.split("==")[0].lower() for pin in pins}
+    assert not names & {"mlflow", "dvc", "pandas", "pyarrow"}
+    copied = {item for args in FINAL.all("COPY") if not args.startswith("--from")
+              for item in args.split()[:-1]}  # fmt: skip
+    assert copied == {"imdb_rating/", "service/", "models/model.skops", "models/model.json"}
+
+
+def test_dockerignore_keeps_data_caches_and_the_tracking_store_out() -> None:
+    rules = (REPO_ROOT / ".dockerignore").read_text().splitlines()
+    assert "*" in rules, "deny by default, then allow what the Dockerfile copies"
+    allowed = [rule[1:] for rule in rules if rule.startswith("!")]
+    for kept_out in ("data", "mlflow.db", ".dvc", ".venv", "mlruns", "tests", "models/"):
+        assert not any(rule == kept_out or rule.startswith(kept_out + "/") for rule in allowed)
+
+
+# --- compose agrees with the files and configs it names ----------------------------------------
+
+
+def test_every_path_compose_references_exists() -> None:
+    for name, service in COMPOSE["services"].items():
+        build = service.get("build")
+        if build:
+            assert (REPO_ROOT / build["context"] / build["dockerfile"]).is_file(), name
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (REPO_ROOT / source).exists(), f"{name}: {source}"
+        for argument in service.get("command", []):
+            if argument.startswith("--config.file="):
+                container_path = argument.split("=", 1)[1]
+                assert host_path(service, container_path).is_file(), f"{name}: {argument}"
+
+
+def host_path(service: dict, container_path: str) -> Path:
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if container_path.startswith(target + "/") and source.startswith("."):
+            return REPO_ROOT / source / container_path[len(target) + 1 :]
+    raise AssertionError(f"{container_path} is not mounted from the repository")
+
+
+def published_port(service: str) -> int:
+    host, container = COMPOSE["services"][service]["ports"][0].split(":")
+    assert host == container
+    return int(container)
+
+
+def test_api_port_matches_the_image_and_gunicorn() -> None:
+    port = published_port("api")
+    assert env_of(FINAL)["GUNICORN_BIND"] == f"0.0.0.0:{port}"
+    assert FINAL.all("EXPOSE") == [str(port)]
+
+
+def test_prometheus_scrapes_the_compose_services_on_their_ports() -> None:
+    config = yaml.safe_load((REPO_ROOT / "monitoring/prometheus/prometheus.yml").read_text())
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    for service in ("api", "mlflow", "prometheus", "alertmanager"):
+        assert f"{service}:{published_port(service)}" in targets
+    alerting = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert alerting == [f"alertmanager:{published_port('alertmanager')}"]
+    for rule_glob in config["rule_files"]:
+        matched = list((REPO_ROOT / "monitoring/prometheus").glob(Path(rule_glob).name))
+        assert matched, f"rule_files {rule_glob} matches nothing"
+
+
+def test_grafana_reads_prometheus_and_the_dashboards_compose_mounts() -> None:
+    folder = REPO_ROOT / "monitoring/grafana/provisioning/datasources"
+    sources = [
+        s for f in folder.glob("*.y*ml") for s in yaml.safe_load(f.read_text())["datasources"]
+    ]
+    assert any(s["url"] == f"http://prometheus:{published_port('prometheus')}" for s in sources)
+    providers_folder = REPO_ROOT / "monitoring/grafana/provisioning/dashboards"
+    providers = [
+        p
+        for f in providers_folder.glob("*.y*ml")
+        for p in yaml.safe_load(f.read_text())["providers"]
+    ]
+    grafana = COMPOSE["services"]["grafana"]
+    for provider in providers:
+        dashboards = host_path(grafana, provider["options"]["path"].rstrip("/") + "/x").parent
+        assert list(dashboards.glob("*.json"))
+
+
+def test_no_default_password_in_compose() -> None:
+    password = COMPOSE["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert password.startswith("${") and ":?" in password  # required from the environment
+
+
+# --- the image's recipe, replayed ---------------------------------------------------------------
+
+
+def replay_copy(args: str, app: Path, model_dir: Path) -> None:
+    """One COPY of the final stage into `app`. models/ is a pipeline output, absent from a
+    fresh clone: a model trained by the same pipeline code stands in for it."""
+    *sources, destination = args.split()
+    for item in sources:
+        origin = model_dir / Path(item).name if item.startswith("models/") else REPO_ROOT / item
+        if origin.is_dir():
+            shutil.copytree(origin, app / destination, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (app / destination).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, app / destination / origin.name)
+
+
+@pytest.mark.slow
+def test_the_image_recipe_serves_predictions(tmp_path: Path, model_card_path: Path) -> None:
+    """Install exactly the requirements the image installs into a fresh venv, lay out /app as
+    the final stage's COPYs do, and run the image's CMD with its ENV."""
+    deps = next(stage for stage in STAGES if stage.name == "deps")
+    source, target = deps.all("COPY")[0].split()
+    assert f"-r {target}" in deps.all("RUN")[0]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-r",
+         str(REPO_ROOT / source)],
+        check=True,
+    )  # fmt: skip
+
+    app = tmp_path / "app"
+    for args in FINAL.all("COPY"):
+        if not args.startswith("--from"):
+            replay_copy(args, app, model_card_path.parent)
+
+    env = {key: value.replace("/app/", f"{app}/") for key, value in env_of(FINAL).items()}
+    port = free_port()
+    env |= {
+        "PATH": f"{venv / 'bin'}{os.pathsep}/usr/bin:/bin",
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "WEB_CONCURRENCY": "1",
+    }
+    command = json.loads(FINAL.all("CMD")[-1])
+    process = subprocess.Popen(command, cwd=app, env=env, start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ready", seconds=90, process=process)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict",
+            data=json.dumps({"year": 1999, "num_votes": 25_000, "genres": ["Drama"]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.load(response)
+        assert 1 <= body["rating"] <= 10 and body["model_version"] == "7"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
