@@ -26,6 +26,19 @@ def _positive_int(name: str, default: int) -> int:
     return value
 
 
+def _non_negative_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not value >= 0:  # also refuses NaN
+        raise ConfigError(f"{name}={raw!r} must be 0 or more")
+    return value
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     model_card: Path = DEFAULT_MODEL_CARD
@@ -36,6 +49,8 @@ class ServiceConfig:
     drift_window: int = 2000
     # Shared memory for the drift window across Gunicorn workers (None: this process only).
     multiprocess_dir: Path | None = None
+    # How often each worker looks for a new model.json (0: never; rollouts need a restart).
+    model_poll_seconds: float = 0.0
 
     @classmethod
     def from_env(cls) -> ServiceConfig:
@@ -47,4 +62,5 @@ class ServiceConfig:
             log_level=os.environ.get("IMDB_LOG_LEVEL", cls.log_level).upper(),
             drift_window=_positive_int("IMDB_DRIFT_WINDOW", cls.drift_window),
             multiprocess_dir=Path(multiprocess_dir) if multiprocess_dir else None,
+            model_poll_seconds=_non_negative_float("IMDB_MODEL_POLL_SECONDS", 5.0),
         )

@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 
 import numpy as np
-from flask import Flask, g, request
+from flask import Flask, g
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
@@ -45,7 +45,7 @@ def observe_many(histogram: Histogram, values: np.ndarray) -> None:
 
 
 class Telemetry:
-    def __init__(self, app: Flask, predictor: Predictor, drift: DriftWindow) -> None:
+    def __init__(self, app: Flask) -> None:
         # A registry per app: tests build many apps in one process. Under Gunicorn the
         # exporter reads the shared files instead.
         registry = CollectorRegistry()
@@ -57,7 +57,6 @@ class Telemetry:
         self.exporter = exporter(
             app, registry=registry, group_by="endpoint", buckets=LATENCY_BUCKETS, path="/metrics"
         )
-        self.drift = drift
         self._psi_published_at = 0.0
         self.predictions = Counter(
             "imdb_predictions_total",
@@ -97,67 +96,84 @@ class Telemetry:
             multiprocess_mode="livemostrecent",
             registry=registry,
         )
-        self._model_gauges(predictor, registry)
-        app.before_request(self._request_started)
-        app.teardown_request(self._request_finished)
-
-    def _model_gauges(self, predictor: Predictor, registry: CollectorRegistry) -> None:
-        card = predictor.card
-        Gauge(
+        self.reloads = Counter(
+            "imdb_model_reloads_total",
+            "Model rollouts seen by a worker: swapped in, or refused (old model kept)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.model_info = Gauge(
             "imdb_model_info",
-            "The served model (value 1)",
+            "The served model (1; a model no longer served drops to 0)",
             ["name", "model_version", "model_type", "sha256"],
             multiprocess_mode="livemax",
             registry=registry,
-        ).labels(
-            card["name"], predictor.version, card["model_type"], card["artifact"]["sha256"]
-        ).set(1)
-        Gauge(
+        )
+        self.model_loaded = Gauge(
             "imdb_model_loaded",
             "1 when the worker has a verified model loaded",
             multiprocess_mode="livemax",
             registry=registry,
-        ).set(1)
-        Gauge(
+        )
+        self.model_created = Gauge(
             "imdb_model_created_timestamp_seconds",
             "When the served model was trained",
             multiprocess_mode="livemax",
             registry=registry,
-        ).set(datetime.fromisoformat(card["created_at"]).timestamp())
-        test_metrics = Gauge(
+        )
+        self.model_test_metric = Gauge(
             "imdb_model_test_metric",
             "The served model's test-split metrics from training",
             ["metric"],
             multiprocess_mode="livemax",
             registry=registry,
         )
+        app.before_request(self._request_started)
+        app.teardown_request(self._request_finished)
+
+    @staticmethod
+    def _info_labels(predictor: Predictor) -> tuple[str, ...]:
+        card = predictor.card
+        return card["name"], predictor.version, card["model_type"], card["artifact"]["sha256"]
+
+    def show_model(self, predictor: Predictor, previous: Predictor | None = None) -> None:
+        if previous is not None:
+            # Shared metric files keep every label set ever written: zero it, not remove it.
+            self.model_info.labels(*self._info_labels(previous)).set(0)
+        self.model_info.labels(*self._info_labels(predictor)).set(1)
+        self.model_loaded.set(1)
+        self.model_created.set(datetime.fromisoformat(predictor.card["created_at"]).timestamp())
         for name in ("rmse", "mae", "r2", "interval_coverage"):
-            test_metrics.labels(name).set(card["metrics"][name])
+            self.model_test_metric.labels(name).set(predictor.card["metrics"][name])
 
     def _request_started(self) -> None:
         self.in_flight.inc()
         g.in_flight = True
-        if request.path == "/metrics":
-            self.publish_drift()
 
     def _request_finished(self, _error: BaseException | None) -> None:
         if g.pop("in_flight", False):
             self.in_flight.dec()
 
-    def publish_drift(self) -> None:
+    def publish_drift(self, drift: DriftWindow) -> None:
         self._psi_published_at = time.monotonic()
-        filled, values = self.drift.snapshot()
+        filled, values = drift.snapshot()
         self.drift_window_movies.set(filled)
         for feature, value in values.items():
             self.input_psi.labels(feature).set(value)
 
     def record(
-        self, endpoint: str, version: str, ratings: np.ndarray, seconds: float, columns
+        self,
+        endpoint: str,
+        predictor: Predictor,
+        drift: DriftWindow,
+        ratings: np.ndarray,
+        seconds: float,
+        columns,
     ) -> None:
         """After scoring: counts, timings, rating distribution, drift window."""
-        self.predictions.labels(version, endpoint).inc(len(ratings))
+        self.predictions.labels(predictor.version, endpoint).inc(len(ratings))
         self.inference_seconds.labels(endpoint).observe(seconds)
         observe_many(self.predicted_rating, ratings)
-        self.drift.observe(columns)
+        drift.observe(columns)
         if time.monotonic() - self._psi_published_at >= PSI_REFRESH_SECONDS:
-            self.publish_drift()
+            self.publish_drift(drift)

@@ -121,7 +121,7 @@ def synthetic_movies(n: int = 1500, seed: int = 0):
     )
 
 
-def train_serving_artifact(folder: Path, movies=None) -> Path:
+def train_serving_artifact(folder: Path, movies=None, version: str = "7") -> Path:
     """A model card and artifact made by the pipeline's own featurize and train code."""
     train, test, spec = featurize(
         synthetic_movies() if movies is None else movies,
@@ -146,7 +146,7 @@ def train_serving_artifact(folder: Path, movies=None) -> Path:
     )
     model, intervals, metrics = fit(train, test, spec["feature_names"], params)
     payload = dump_model(model)
-    registry = {"run_id": "0" * 32, "registered_model": "imdb-rating", "version": "7"}
+    registry = {"run_id": "0" * 32, "registered_model": "imdb-rating", "version": version}
     registry["champion"] = True
     card = model_card(params, payload, metrics, intervals, spec, "f" * 64, registry)
     folder.mkdir(parents=True, exist_ok=True)

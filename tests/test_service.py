@@ -69,12 +69,12 @@ def test_index_links_every_endpoint(client) -> None:
 def test_liveness_and_readiness(client, app) -> None:
     assert client.get("/health").get_json() == {"status": "ok"}
     assert client.get("/ready").get_json() == {"status": "ready", "model_version": "7"}
-    predictor = app.extensions.pop("predictor")
+    holder = app.extensions.pop("model")
     try:
         response = client.get("/ready")
         assert response.status_code == 503 and response.get_json()["status"] == "unavailable"
     finally:
-        app.extensions["predictor"] = predictor
+        app.extensions["model"] = holder
 
 
 def test_model_endpoint_describes_the_pinned_artifact(client, model_card_path: Path) -> None:
@@ -169,7 +169,7 @@ def test_unknown_genres_list_the_allowed_ones(client, app) -> None:
     message = response.get_json()["fields"]["genres"]["0"][0]
     assert response.status_code == 422
     assert "Western" in message
-    for genre in app.extensions["predictor"].genres:
+    for genre in app.extensions["model"].current.predictor.genres:
         assert genre in message
 
 
@@ -301,7 +301,10 @@ def test_openapi_documents_every_route_and_the_model_specific_schema(client, app
     assert routes <= set(document["paths"])
     movie = document["components"]["schemas"]["Movie"]
     assert set(movie["required"]) == {"year", "num_votes"}
-    assert movie["properties"]["genres"]["items"]["enum"] == app.extensions["predictor"].genres
+    assert (
+        movie["properties"]["genres"]["items"]["enum"]
+        == app.extensions["model"].current.predictor.genres
+    )
     assert "directors" in movie["properties"]
     assert client.get("/docs").status_code == 200
 

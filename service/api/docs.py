@@ -89,7 +89,7 @@ def openapi():
           content:
             application/json: {}
     """
-    return json_response(current_app.extensions["openapi"])
+    return json_response(current_app.extensions["model"].current.openapi)
 
 
 @blueprint.get("/docs")
@@ -105,4 +105,4 @@ def docs():
           content:
             text/html: {}
     """
-    return render_template("docs.html", spec=current_app.extensions["openapi"])
+    return render_template("docs.html", spec=current_app.extensions["model"].current.openapi)

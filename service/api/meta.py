@@ -28,7 +28,7 @@ def index():
         {
             "service": "imdb-rating",
             "version": __version__,
-            "model_version": current_app.extensions["predictor"].version,
+            "model_version": current_app.extensions["model"].current.predictor.version,
             "links": {
                 "predict": "/predict",
                 "predict_batch": "/predict/batch",
@@ -79,10 +79,10 @@ def ready():
             application/json:
               schema: {$ref: "#/components/schemas/Ready"}
     """
-    predictor = current_app.extensions.get("predictor")
-    if predictor is None:
+    holder = current_app.extensions.get("model")
+    if holder is None:
         return json_response({"status": "unavailable", "model_version": None}, status=503)
-    return json_response({"status": "ready", "model_version": predictor.version})
+    return json_response({"status": "ready", "model_version": holder.current.predictor.version})
 
 
 @blueprint.get("/model")
@@ -99,4 +99,4 @@ def model():
             application/json:
               schema: {$ref: "#/components/schemas/ModelInfo"}
     """
-    return json_response(current_app.extensions["predictor"].describe())
+    return json_response(current_app.extensions["model"].current.predictor.describe())

@@ -9,18 +9,22 @@ from typing import Any
 from flask import Blueprint, current_app
 
 from service.api.responses import json_body, json_response
+from service.serving import ServedModel
 
 blueprint = Blueprint("predict", __name__)
 
 
-def _score(endpoint: str, movies: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    predictor = current_app.extensions["predictor"]
-    telemetry = current_app.extensions["telemetry"]
+def _score(
+    served: ServedModel, endpoint: str, movies: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    predictor = served.predictor
     started = time.perf_counter()
     columns = predictor.columns(movies)
     result = predictor.predict(columns)
     seconds = time.perf_counter() - started
-    telemetry.record(endpoint, predictor.version, result.ratings, seconds, columns)
+    current_app.extensions["telemetry"].record(
+        endpoint, predictor, served.drift, result.ratings, seconds, columns
+    )
     ratings = result.ratings.round(3).tolist()
     coverage = predictor.coverage
     return [
@@ -54,9 +58,10 @@ def predict():
         415: {$ref: "#/components/responses/UnsupportedMediaType"}
         422: {$ref: "#/components/responses/Invalid"}
     """
-    movie = current_app.extensions["schemas"]["movie"].load(json_body())
-    prediction = _score("predict", [movie])[0]
-    prediction["model_version"] = current_app.extensions["predictor"].version
+    served = current_app.extensions["model"].current  # one model for the whole request
+    movie = served.movie.load(json_body())
+    prediction = _score(served, "predict", [movie])[0]
+    prediction["model_version"] = served.predictor.version
     return json_response(prediction)
 
 
@@ -83,12 +88,13 @@ def predict_batch():
         415: {$ref: "#/components/responses/UnsupportedMediaType"}
         422: {$ref: "#/components/responses/Invalid"}
     """
-    movies = current_app.extensions["schemas"]["batch"].load(json_body())["movies"]
+    served = current_app.extensions["model"].current
+    movies = served.batch.load(json_body())["movies"]
     current_app.extensions["telemetry"].batch_size.observe(len(movies))
-    predictions = _score("predict_batch", movies)
+    predictions = _score(served, "predict_batch", movies)
     return json_response(
         {
-            "model_version": current_app.extensions["predictor"].version,
+            "model_version": served.predictor.version,
             "count": len(predictions),
             "predictions": predictions,
         }
