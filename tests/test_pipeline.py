@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -52,3 +54,34 @@ def test_real_imdb_rows_meet_the_quality_bar(repo_copy: Path, official_sample: P
     assert metrics["r2"] >= 0.50, metrics
     quality = json.loads((repo_copy / "metrics" / "data_quality.json").read_text())
     assert quality["has_crew"] and quality["rows_kept"] > 15_000
+
+
+def test_a_stage_killed_mid_run_is_reported_and_repaired(repo_copy: Path) -> None:
+    dvc(repo_copy, "repro")
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    run = subprocess.Popen(
+        ["dvc", "repro", "--force", "--single-item", "train"],
+        cwd=repo_copy,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    # Kill the whole process group once the stage's command is running (it fits for seconds).
+    started = time.monotonic()
+    for line in run.stdout:
+        if "python -m stages.train" in line:
+            break
+        assert time.monotonic() - started < 60, "train never started"
+    time.sleep(1.5)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+
+    status = dvc(repo_copy, "status").stdout
+    assert "train" in status and "up to date" not in status  # the truth: train must rerun
+    assert not list((repo_copy / "models").glob(".*.tmp"))  # nothing half-written left behind
+    dvc(repo_copy, "repro")
+    assert "up to date" in dvc(repo_copy, "status").stdout
+    load_verified_model(repo_copy / "models" / "model.json")
