@@ -131,7 +131,9 @@ def drift_reference(columns: dict[str, list[Any]], genres: list[str], bins: int)
 
 def learn_spec(movies: pd.DataFrame, train: pd.DataFrame, params: FeaturizeParams) -> dict:
     columns = as_columns(train)
-    roles = [role for role in CREW_ROLES if role in train]
+    # A role credited on no train movie would give all-NaN columns (which scikit-learn's
+    # histogram binning rejects) and no signal: it is left out, as when title.crew is absent.
+    roles = [role for role in CREW_ROLES if role in train and train[role].map(len).any()]
     genres = sorted({genre for values in columns["genres"] for genre in values})
     targets = train["rating"].to_numpy()
     spec: dict[str, Any] = {

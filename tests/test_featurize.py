@@ -112,3 +112,11 @@ def test_people_statistics_cover_test_movies_without_their_ratings() -> None:
     assert "nm8888888" not in spec["target_tables"]["directors"]
     row = test.set_index("tconst").loc[only_in_test]
     assert row["directors_encoding"] == pytest.approx(spec["target_mean"])
+
+
+def test_a_crew_role_nobody_is_credited_for_is_left_out() -> None:
+    movies = make_movies()
+    movies["writers"] = [[] for _ in range(len(movies))]
+    _, _, spec = featurize(movies, PARAMS)
+    assert spec["crew_roles"] == ["directors"]
+    assert not any(name.startswith("writers") for name in spec["feature_names"])
