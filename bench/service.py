@@ -11,24 +11,20 @@ table reports medians of requests/s and of wrk's latency percentiles.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.parse
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
-VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import REPO_ROOT, VENV_BIN, GunicornService, free_port, wait_for_http
 
 MOVIE = {
     "year": 1999,
@@ -37,63 +33,6 @@ MOVIE = {
     "genres": ["Action", "Drama"],
     "title": "The Matrix",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_up(url: str, seconds: float = 60) -> None:
-    """Until the server answers anything at all (the echo app has no GET route)."""
-    parts = urllib.parse.urlsplit(url)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=1)
-        try:
-            connection.request("GET", parts.path)
-            connection.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.2)
-        finally:
-            connection.close()
-    raise RuntimeError(f"{url} did not come up in {seconds}s")
-
-
-@contextmanager
-def server(command: list[str], env: dict[str, str], probe_url: str):
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            wait_until_up(probe_url)
-            yield
-        except Exception:
-            log.seek(0)
-            sys.stderr.write(log.read().decode(errors="replace")[-3000:])
-            raise
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-
-
-def gunicorn(app: str, port: int, workers: int, metrics_dir: Path) -> tuple[list[str], dict]:
-    env = {
-        **os.environ,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": str(workers),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "IMDB_LOG_LEVEL": "warning",
-    }
-    return [str(VENV_BIN / "gunicorn"), "-c", "service/gunicorn_conf.py", app], env
 
 
 def wrk(url: str, body: dict, connections: int, seconds: int) -> dict[str, float]:
@@ -155,6 +94,34 @@ def feature_row(movie: dict) -> list[float]:
     return [None if v != v else v for v in build_matrix(columns, predictor.spec)[0].tolist()]
 
 
+@contextmanager
+def mlflow_scoring_server(card: dict, workers: int):
+    """`mlflow models serve --env-manager local` on the version the service serves."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{REPO_ROOT / 'mlflow.db'}",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",  # it execs uvicorn
+    }
+    model_uri = f"models:/{card['mlflow']['registered_model']}/{card['mlflow']['version']}"
+    command = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", model_uri]
+    command += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/ping", process=process)
+            yield f"http://127.0.0.1:{port}/invocations"
+        except RuntimeError:
+            log.seek(0)
+            sys.stderr.write(log.read().decode(errors="replace")[-3000:])
+            raise
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -163,51 +130,31 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--skip-mlflow", action="store_true")
     args = parser.parse_args()
-    card = json.loads((REPO_ROOT / "models" / "model.json").read_text())
+    card_path = REPO_ROOT / "models" / "model.json"
+    card = json.loads(card_path.read_text())
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
-    ports = {name: free_port() for name in ("service", "echo", "mlflow")}
-    batch = {"movies": [MOVIE] * 1000}
-    targets = {
-        "echo": (f"http://127.0.0.1:{ports['echo']}/echo", MOVIE),
-        "service": (f"http://127.0.0.1:{ports['service']}/predict", MOVIE),
-    }
+    quiet = {"IMDB_LOG_LEVEL": "warning"}
+    service = GunicornService(tmp / "service", card_path, args.workers, env=quiet)
+    echo = GunicornService(
+        tmp / "echo", workers=args.workers, app="bench.echo_app:app", ready_path="/echo"
+    )
+    targets = {"echo": (echo.url + "/echo", MOVIE), "service": (service.url + "/predict", MOVIE)}
     runs: dict[str, list[dict]] = {name: [] for name in ("echo", "service", "batch", "mlflow")}
-    service_cmd = gunicorn("service.wsgi:app", ports["service"], args.workers, tmp / "m1")
-    echo_cmd = gunicorn("bench.echo_app:app", ports["echo"], args.workers, tmp / "m2")
-    with (
-        server(*service_cmd, f"http://127.0.0.1:{ports['service']}/ready"),
-        server(*echo_cmd, f"http://127.0.0.1:{ports['echo']}/echo"),
-    ):
+    try:
+        service.start()
+        echo.start()
         for _ in range(args.rounds):
             for name, (url, body) in targets.items():
                 runs[name].append(wrk(url, body, args.connections, args.seconds))
-            runs["batch"].append(wrk(targets["service"][0] + "/batch", batch, 1, args.seconds))
+            batch = {"movies": [MOVIE] * 1000}
+            runs["batch"].append(wrk(service.url + "/predict/batch", batch, 1, args.seconds))
+    finally:
+        service.stop()
+        echo.stop()
     if not args.skip_mlflow:
-        env = {
-            **os.environ,
-            "MLFLOW_TRACKING_URI": f"sqlite:///{REPO_ROOT / 'mlflow.db'}",
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",  # it execs uvicorn
-        }
-        model_uri = f"models:/{card['mlflow']['registered_model']}/{card['mlflow']['version']}"
-        command = [
-            str(VENV_BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            model_uri,
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(ports["mlflow"]),
-            "-w",
-            str(args.workers),
-        ]
-        body = {"inputs": [feature_row(MOVIE)]}
-        with server(command, env, f"http://127.0.0.1:{ports['mlflow']}/ping"):
+        with mlflow_scoring_server(card, args.workers) as url:
+            body = {"inputs": [feature_row(MOVIE)]}
             for _ in range(args.rounds):
-                url = f"http://127.0.0.1:{ports['mlflow']}/invocations"
                 runs["mlflow"].append(wrk(url, body, args.connections, args.seconds))
     report(args, runs)
 
