@@ -85,7 +85,7 @@ def _value_check(field: fields.Field) -> Check:
                 raise _Fallback
             return v
 
-    elif type(field) is fields.Boolean and field.truthy == {True} and field.falsy == {False}:
+    elif isinstance(field, schemas.StrictBoolean):
 
         def convert(v):
             if v is not True and v is not False:

@@ -42,6 +42,15 @@ class StrictNumber(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictBoolean(fields.Boolean):
+    """true or false: not 0/1 (which marshmallow's Boolean takes, as 0 == False in Python)."""
+
+    def _deserialize(self, value: Any, attr, data, **kwargs) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 def _unique(values: Sequence[str]) -> None:
     if len(set(values)) != len(values):
         raise ValidationError("Values must be unique.")
@@ -75,7 +84,7 @@ def movie_schema(genres: Sequence[str], crew_roles: Sequence[str]) -> type[Schem
             ),
             load_default=list,
             validate=[validate.Length(max=MAX_GENRES), _unique],
-            metadata={"description": f"Genre names, from: {allowed}"},
+            metadata={"description": f"Genre names, from: {allowed}", "uniqueItems": True},
         ),
         "title": fields.String(
             load_default=None,
@@ -89,16 +98,14 @@ def movie_schema(genres: Sequence[str], crew_roles: Sequence[str]) -> type[Schem
             validate=validate.Length(1, MAX_TITLE),
             metadata={"description": "Title in the original language, if different"},
         ),
-        "is_adult": fields.Boolean(
-            load_default=False, truthy={True}, falsy={False}, metadata={"description": "Adult"}
-        ),
+        "is_adult": StrictBoolean(load_default=False, metadata={"description": "Adult title"}),
     }
     for role in crew_roles:
         movie_fields[role] = fields.List(
             fields.String(validate=validate.Regexp(PERSON_ID, error="Not an IMDb name id (nm…).")),
             load_default=list,
             validate=[validate.Length(max=MAX_PEOPLE), _unique],
-            metadata={"description": f"IMDb name ids (nconst) of the {role}"},
+            metadata={"description": f"IMDb name ids (nconst) of the {role}", "uniqueItems": True},
         )
     return Schema.from_dict(movie_fields, name="Movie")
 

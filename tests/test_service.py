@@ -148,6 +148,7 @@ def test_batch_keeps_request_order_and_matches_single_predictions(client) -> Non
         ({"genres": [""]}, "genres"),
         ({"genres": ["Drama", "Drama"]}, "genres"),
         ({"is_adult": "yes"}, "is_adult"),
+        ({"is_adult": 0}, "is_adult"),
         ({"directors": ["Stanley Kubrick"]}, "directors"),
         ({"unexpected": 1}, "unexpected"),
     ],
