@@ -22,7 +22,7 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
     for blueprint in (meta.blueprint, predict.blueprint, docs.blueprint):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
-    telemetry = Telemetry(app)
+    telemetry = Telemetry(app, config.drift_window)
     holder = ModelHolder(app, config, telemetry)
     app.extensions.update(config=config, telemetry=telemetry, model=holder)
 

@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 
 import numpy as np
-from flask import Flask, g
+from flask import Flask, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
@@ -24,6 +24,7 @@ from service.predictor import Predictor
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 INFERENCE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+INFERENCE_BUCKETS += (0.25, 0.5, 1.0)  # batches of 1,000
 RATING_BUCKETS = tuple(x / 2 for x in range(3, 21))  # 1.5, 2.0, ... 10.0
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 PSI_REFRESH_SECONDS = 1.0
@@ -45,7 +46,7 @@ def observe_many(histogram: Histogram, values: np.ndarray) -> None:
 
 
 class Telemetry:
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, drift_window: int) -> None:
         # A registry per app: tests build many apps in one process. Under Gunicorn the
         # exporter reads the shared files instead.
         registry = CollectorRegistry()
@@ -79,10 +80,17 @@ class Telemetry:
         )
         self.in_flight = Gauge(
             "imdb_http_requests_in_flight",
-            "Requests being handled",
+            "Requests being handled (scrapes of /metrics not counted)",
             multiprocess_mode="livesum",
             registry=registry,
         )
+        # Saturation is in-flight requests over slots: each worker adds its threads.
+        Gauge(
+            "imdb_worker_slots",
+            "Requests the workers can handle at once (workers x threads)",
+            multiprocess_mode="livesum",
+            registry=registry,
+        ).set(int(os.environ.get("GUNICORN_THREADS", "1")))
         self.input_psi = Gauge(
             "imdb_input_psi",
             "Population stability index of recent inputs against the training distribution",
@@ -96,12 +104,20 @@ class Telemetry:
             multiprocess_mode="livemostrecent",
             registry=registry,
         )
+        Gauge(
+            "imdb_drift_window_size",
+            "Movies the drift window holds when full",
+            multiprocess_mode="livemax",
+            registry=registry,
+        ).set(drift_window)
         self.reloads = Counter(
             "imdb_model_reloads_total",
             "Model rollouts seen by a worker: swapped in, or refused (old model kept)",
             ["outcome"],
             registry=registry,
         )
+        for outcome in ("swapped", "refused"):  # series exist (at 0) before the first rollout
+            self.reloads.labels(outcome)
         self.model_info = Gauge(
             "imdb_model_info",
             "The served model (1; a model no longer served drops to 0)",
@@ -147,8 +163,9 @@ class Telemetry:
             self.model_test_metric.labels(name).set(predictor.card["metrics"][name])
 
     def _request_started(self) -> None:
-        self.in_flight.inc()
-        g.in_flight = True
+        if request.path != "/metrics":
+            self.in_flight.inc()
+            g.in_flight = True
 
     def _request_finished(self, _error: BaseException | None) -> None:
         if g.pop("in_flight", False):

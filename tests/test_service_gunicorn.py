@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from prometheus_client.mmap_dict import MmapedDict
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +33,24 @@ def scrape(url: str) -> dict[str, float]:
     return samples
 
 
-def workers_with_samples(service) -> set[str]:
-    pattern = re.compile(r"counter_(\d+)\.db")
-    return {m.group(1) for p in service.metrics_dir.iterdir() if (m := pattern.match(p.name))}
+def workers_that_predicted(service) -> set[str]:
+    """Worker pids whose own metric file counts predictions (the files are per process)."""
+    pids = set()
+    for path in service.metrics_dir.glob("counter_*.db"):
+        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+            if json.loads(key)[1] == "imdb_predictions_total" and value > 0:
+                pids.add(path.stem.split("_")[1])
+    return pids
 
 
 def test_counters_aggregate_across_workers(gunicorn_service) -> None:
     url = gunicorn_service.url
     sent = 0
     with ThreadPoolExecutor(8) as pool:  # concurrent connections, until both workers served
-        while sent < 400 and len(workers_with_samples(gunicorn_service)) < 2:
+        while sent < 400 and len(workers_that_predicted(gunicorn_service)) < 2:
             list(pool.map(lambda _: post_json(url + "/predict", MOVIE), range(20)))
             sent += 20
-    assert len(workers_with_samples(gunicorn_service)) == 2
+    assert len(workers_that_predicted(gunicorn_service)) == 2
     post_json(url + "/predict/batch", {"movies": [MOVIE] * 5})
 
     key = 'imdb_predictions_total{endpoint="predict",model_version="7"}'
@@ -62,7 +67,8 @@ def test_counters_aggregate_across_workers(gunicorn_service) -> None:
         ]
         assert sum(requests) == sent
         assert samples["imdb_model_loaded"] == 1
-        assert samples["imdb_http_requests_in_flight"] == 1  # only the scrape itself
+        assert samples["imdb_http_requests_in_flight"] == 0  # scrapes are not counted
+        assert samples["imdb_worker_slots"] == 2  # two workers, one thread each
 
 
 def test_predictions_through_gunicorn_match_the_api_contract(gunicorn_service) -> None:
