@@ -5,18 +5,14 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from bench.harness import GunicornService
 from imdb_rating.artifact import dump_model
 from stages.featurize import FeaturizeParams, featurize
 from stages.train import TrainParams, fit, model_card, write_serving_artifact
@@ -159,87 +155,8 @@ def model_card_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_serving_artifact(tmp_path_factory.mktemp("model"))
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_http(url: str, seconds: float = 60, process: subprocess.Popen | None = None) -> None:
-    """Until `url` answers 2xx; fails at once if `process` (the server) has exited."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {seconds} s")
-
-
-class GunicornService:
-    """The real service under Gunicorn on a loopback port, started and stopped by a test."""
-
-    def __init__(self, model_card: Path, workdir: Path, workers: int = 2) -> None:
-        self.workers = workers
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.metrics_dir = workdir / "metrics"
-        self.log_path = workdir / "gunicorn.log"
-        self.env = {
-            **os.environ,
-            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
-            "WEB_CONCURRENCY": str(workers),
-            "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
-            "IMDB_MODEL_CARD": str(model_card),
-        }
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> GunicornService:
-        gunicorn = Path(sys.executable).parent / "gunicorn"
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(gunicorn), "-c", "service/gunicorn_conf.py", "service.wsgi:app"],
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_for_http(self.url + "/ready", process=self.process)
-            self._wait_for_workers()
-        except (TimeoutError, RuntimeError):
-            self.stop()
-            raise RuntimeError(self.log_path.read_text()[-3000:]) from None
-        return self
-
-    def worker_pids(self) -> set[str]:
-        """Workers that finished loading the model (each writes its live gauges then)."""
-        return {p.stem.rsplit("_", 1)[1] for p in self.metrics_dir.glob("gauge_livemax_*.db")}
-
-    def _wait_for_workers(self, seconds: float = 60) -> None:
-        deadline = time.monotonic() + seconds
-        while len(self.worker_pids()) < self.workers:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {len(self.worker_pids())} of {self.workers} workers up")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
 @pytest.fixture
 def gunicorn_service(model_card_path: Path, tmp_path: Path):
-    service = GunicornService(model_card_path, tmp_path).start()
+    service = GunicornService(tmp_path / "service", model_card_path).start()
     yield service
     service.stop()

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, free_port, wait_for_http
+from bench.harness import free_port, wait_for_http
+from tests.conftest import REPO_ROOT
 
 VENV_BIN = Path(sys.executable).parent
 COMPOSE = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench.harness import free_port
 from stages import download
 from stages.common import StageError
 from tests.conftest import write_dump
@@ -68,13 +69,6 @@ def snapshot(folder: Path) -> dict[str, str]:
 def leftovers(raw_dir: Path) -> list[str]:
     """Staging or retired folders (`.raw.staging`, `.raw.old`) left beside data/raw."""
     return sorted(p.name for p in raw_dir.parent.iterdir() if p.name.startswith(f".{raw_dir.name}"))
-
-
-def free_port() -> int:
-    """A local port nobody listens on: bind to get one from the OS, then release it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def assert_one_line(error: pytest.ExceptionInfo[StageError]) -> str:

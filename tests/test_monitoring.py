@@ -29,7 +29,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, GunicornService, free_port
+from bench.harness import GunicornService, free_port
+from tests.conftest import REPO_ROOT
 
 MONITORING = REPO_ROOT / "monitoring"
 PROMETHEUS_CONFIG = MONITORING / "prometheus" / "prometheus.yml"
