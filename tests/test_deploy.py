@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -217,6 +218,14 @@ def test_grafana_reads_prometheus_and_the_dashboards_compose_mounts() -> None:
     for provider in providers:
         dashboards = host_path(grafana, provider["options"]["path"].rstrip("/") + "/x").parent
         assert list(dashboards.glob("*.json"))
+
+
+def test_alertmanager_gets_the_secret_files_its_receivers_read() -> None:
+    config = (REPO_ROOT / "monitoring/alertmanager/alertmanager.yml").read_text()
+    read = set(re.findall(r"_file: /run/secrets/(\w+)", config))
+    assert read and read == set(COMPOSE["services"]["alertmanager"]["secrets"])
+    for name in read:
+        assert "environment" in COMPOSE["secrets"][name] or "file" in COMPOSE["secrets"][name]
 
 
 def test_no_default_password_in_compose() -> None:

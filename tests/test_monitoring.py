@@ -325,7 +325,7 @@ def test_grafana_loads_dashboards_from_the_mounted_folder() -> None:
         for provider in load_yaml(path)["providers"]
     ]
     assert [(p["type"], p["options"]["path"]) for p in providers] == [
-        ("file", "/var/lib/grafana/dashboards")
+        ("file", "/etc/grafana/dashboards")
     ]
 
 
