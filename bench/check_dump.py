@@ -26,16 +26,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.make_dump import BASICS, CREW, HEADERS, RATINGS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OFFICIAL_SAMPLE = REPO_ROOT.parent / "shared" / "imdb" / "official-sample"
 
-BASICS, RATINGS, CREW = "title.basics.tsv.gz", "title.ratings.tsv.gz", "title.crew.tsv.gz"
-HEADERS = {
-    BASICS: "tconst titleType primaryTitle originalTitle isAdult startYear endYear "
-    "runtimeMinutes genres".split(),
-    RATINGS: ["tconst", "averageRating", "numVotes"],
-    CREW: ["tconst", "directors", "writers"],
-}
 REQUIRED = {BASICS: HEADERS[BASICS][:5], RATINGS: HEADERS[RATINGS], CREW: ["tconst"]}
 NULLABLE = {BASICS: HEADERS[BASICS][5:], CREW: ["directors", "writers"]}
 # Today's full dump has these; the sample, cut in tconst order, holds only some of the types.

@@ -14,6 +14,7 @@ import pytest
 
 from bench.harness import GunicornService
 from imdb_rating.artifact import dump_model
+from stages.common import load_params
 from stages.featurize import FeaturizeParams, featurize
 from stages.train import TrainParams, fit, model_card, write_serving_artifact
 
@@ -119,26 +120,18 @@ def synthetic_movies(n: int = 1500, seed: int = 0):
 
 def train_serving_artifact(folder: Path, movies=None, version: str = "7") -> Path:
     """A model card and artifact made by the pipeline's own featurize and train code."""
+    # The project's own params; a small model and a larger calibration share keep it quick.
+    featurize_params = FeaturizeParams(**load_params("featurize", REPO_ROOT / "params.yaml"))
     train, test, spec = featurize(
-        synthetic_movies() if movies is None else movies,
-        FeaturizeParams(
-            test_size=0.2,
-            seed=1,
-            encoding_folds=5,
-            encoding_smoothing=5.0,
-            title_word_smoothing=20.0,
-            title_word_min_count=3,
-            drift_bins=10,
-        ),
+        synthetic_movies() if movies is None else movies, featurize_params
     )
+    defaults = load_params("train", REPO_ROOT / "params.yaml")
     params = TrainParams(
-        model="hist_gradient_boosting",
-        seed=1,
-        calibration_size=0.2,
-        interval_coverage=0.8,
-        registered_model="imdb-rating",
-        hist_gradient_boosting={"max_iter": 60, "learning_rate": 0.1},
-        random_forest={},
+        **defaults
+        | {
+            "calibration_size": 0.2,
+            "hist_gradient_boosting": defaults["hist_gradient_boosting"] | {"max_iter": 60},
+        }
     )
     model, intervals, metrics = fit(train, test, spec["feature_names"], params)
     payload = dump_model(model)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from stages.featurize import FeaturizeParams, featurize, split_mask
+from tests.conftest import synthetic_movies
 
 PARAMS = FeaturizeParams(
     test_size=0.2,
@@ -17,27 +18,6 @@ PARAMS = FeaturizeParams(
     title_word_min_count=2,
     drift_bins=10,
 )
-
-
-def make_movies(n: int = 600, seed: int = 0) -> pd.DataFrame:
-    """Movies in the clean stage's schema; each director makes several films."""
-    rng = np.random.default_rng(seed)
-    genres = ["Comedy", "Drama", "Horror"]
-    return pd.DataFrame(
-        {
-            "tconst": [f"tt{i:07d}" for i in range(n)],
-            "title": [f"Story {i % 37} of love" for i in range(n)],
-            "original_title": [f"Story {i % 37} of love" for i in range(n)],
-            "is_adult": False,
-            "year": rng.integers(1920, 2020, n),
-            "runtime_minutes": np.where(rng.random(n) < 0.05, np.nan, rng.integers(60, 180, n)),
-            "genres": [[genres[i % 3]] for i in range(n)],
-            "num_votes": rng.integers(50, 100_000, n),
-            "rating": rng.uniform(1, 10, n).round(1),
-            "directors": [[f"nm{i % 50:07d}"] for i in range(n)],
-            "writers": [[f"nm{1000 + i % 80:07d}"] for i in range(n)],
-        }
-    )
 
 
 def test_split_is_deterministic_and_sized_by_params() -> None:
@@ -55,7 +35,7 @@ def test_a_movie_keeps_its_side_when_the_dump_grows() -> None:
 
 
 def test_spec_describes_the_matrix_and_every_monitored_input() -> None:
-    train, test, spec = featurize(make_movies(), PARAMS)
+    train, test, spec = featurize(synthetic_movies(600), PARAMS)
     assert list(train.columns) == ["tconst", "rating", *spec["feature_names"]]
     assert list(test.columns) == list(train.columns)
     assert len(train) + len(test) == 600
@@ -68,7 +48,7 @@ def test_spec_describes_the_matrix_and_every_monitored_input() -> None:
 
 
 def test_test_ratings_never_reach_the_spec_or_any_feature() -> None:
-    movies = make_movies()
+    movies = synthetic_movies(600)
     train, test, spec = featurize(movies, PARAMS)
     shuffled = movies.copy()
     is_test = shuffled["tconst"].isin(test["tconst"])
@@ -81,7 +61,7 @@ def test_test_ratings_never_reach_the_spec_or_any_feature() -> None:
 
 
 def test_train_rows_get_out_of_fold_encodings() -> None:
-    movies = make_movies()
+    movies = synthetic_movies(600)
     # A director credited on a single train movie is unseen by every other fold, so that row's
     # encoding is the prior: its own rating cannot leak into its features.
     train_ids = featurize(movies, PARAMS)[0]["tconst"]
@@ -95,7 +75,7 @@ def test_train_rows_get_out_of_fold_encodings() -> None:
 
 
 def test_genre_vocabulary_is_learned_on_the_train_split_only() -> None:
-    movies = make_movies()
+    movies = synthetic_movies(600)
     test_ids = featurize(movies, PARAMS)[1]["tconst"]
     movies.loc[movies["tconst"] == test_ids.iloc[0], "genres"] = pd.Series([["Western"]]).values
     _, _, spec = featurize(movies, PARAMS)
@@ -103,7 +83,7 @@ def test_genre_vocabulary_is_learned_on_the_train_split_only() -> None:
 
 
 def test_people_statistics_cover_test_movies_without_their_ratings() -> None:
-    movies = make_movies()
+    movies = synthetic_movies(600)
     test_ids = featurize(movies, PARAMS)[1]["tconst"]
     only_in_test = test_ids.iloc[0]
     movies.loc[movies["tconst"] == only_in_test, "directors"] = pd.Series([["nm8888888"]]).values
@@ -115,7 +95,7 @@ def test_people_statistics_cover_test_movies_without_their_ratings() -> None:
 
 
 def test_a_crew_role_nobody_is_credited_for_is_left_out() -> None:
-    movies = make_movies()
+    movies = synthetic_movies(600)
     movies["writers"] = [[] for _ in range(len(movies))]
     _, _, spec = featurize(movies, PARAMS)
     assert spec["crew_roles"] == ["directors"]

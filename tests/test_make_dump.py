@@ -18,6 +18,7 @@ import pyarrow.csv as pv
 import pytest
 
 from stages.clean import CleanParams, clean
+from stages.common import load_params
 from tests.conftest import BASICS_HEADER, CREW_HEADER, RATINGS_HEADER, REPO_ROOT
 
 MAKE_DUMP = REPO_ROOT / "bench" / "make_dump.py"
@@ -116,15 +117,7 @@ def test_titles_carry_the_characters_of_real_ones(dump: Path) -> None:
 
 
 def test_the_clean_stage_keeps_movies_and_finds_no_malformed_line(dump: Path) -> None:
-    params = CleanParams(
-        title_types=["movie"],
-        min_votes=50,
-        year_min=1900,
-        year_max=2030,
-        runtime_min=1,
-        runtime_max=1000,
-        include_adult=False,
-    )
+    params = CleanParams(**load_params("clean", REPO_ROOT / "params.yaml"))  # the pipeline's
     movies, quality = clean(dump, params)
 
     assert quality["rows_read"] == TITLES
