@@ -16,10 +16,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
-# Rebuild the embedded offline sample; it must match the bytes data.dvc pins.
+# Rebuild the embedded offline sample (it fails unless the bytes match data.dvc's pin),
+# then store it in the DVC cache so that `dvc status` is clean on a fresh clone too.
 sample: install
 	$(BIN)/python -m stages.sample
-	$(BIN)/dvc status data.dvc --quiet || { echo "data/sample does not match data.dvc" >&2; exit 1; }
 	$(BIN)/dvc commit --force --quiet data.dvc
 
 repro: sample

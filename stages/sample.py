@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.common import REPO_ROOT, run_stage
+from stages.common import REPO_ROOT, StageError, run_stage
 
 log = logging.getLogger("stages.sample")
 
@@ -111,8 +111,25 @@ def build_sample(target: Path) -> None:
     log.info("wrote %s: %d titles, %d ratings", target, len(basics), len(ratings))
 
 
+def matches_pin(repo_root: Path) -> bool:
+    """True when `data/sample/` holds exactly the bytes `data.dvc` pins.
+
+    Asks DVC's data status rather than `dvc status`: on a fresh clone the DVC cache is empty,
+    and `dvc status` reports "not in cache" even when the bytes match.
+    """
+    from dvc.repo import Repo
+
+    with Repo(str(repo_root)) as repo:
+        status = repo.data_status(targets=["data/sample"])
+    return "data/sample/" in status["unchanged"]
+
+
 def main() -> None:
     build_sample(SAMPLE_DIR)
+    if not matches_pin(REPO_ROOT):
+        raise StageError(
+            f"{SAMPLE_DIR} does not match the bytes data.dvc pins (dvc data status shows how)"
+        )
 
 
 if __name__ == "__main__":

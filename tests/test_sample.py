@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from stages.sample import build_sample, restore_leading_article, to_official_layout
+from stages.sample import build_sample, matches_pin, restore_leading_article, to_official_layout
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,14 @@ def test_building_twice_gives_identical_bytes(tmp_path: Path) -> None:
     assert first.startswith("gg0000001\t")
     with gzip.open(tmp_path / "one" / "title.ratings.tsv.gz", "rt") as stream:
         assert sum(1 for _ in stream) == 58_788 + 1  # header + every film
+
+
+def test_a_fresh_clone_with_an_empty_cache_matches_the_pin(repo_copy: Path) -> None:
+    assert not (repo_copy / ".dvc" / "cache").exists()
+    assert matches_pin(repo_copy)
+
+
+def test_changed_sample_bytes_do_not_match_the_pin(repo_copy: Path) -> None:
+    readme = repo_copy / "data" / "sample" / "README.md"
+    readme.write_text(readme.read_text() + "edited\n")
+    assert not matches_pin(repo_copy)
