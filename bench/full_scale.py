@@ -2,13 +2,14 @@
 and the clean stage's reading against the plain pandas approach.
 
     python bench/full_scale.py [--scales 0.125 0.25 0.5 1.0] [--dumps /tmp/imdb-dumps]
-                               [--skip-plain]
+                               [--skip-plain] [--repeats 3]
 
 For each scale: generate (or reuse) a synthetic dump in the official layout with
 bench/make_dump.py, clone HEAD into a temporary folder, point download.source at the dump and
 run `dvc repro` with every stage's command wrapped in `/usr/bin/time -v` (wall, CPU, peak RSS
 per stage). Then, at the largest scale, read the dump both ways side by side: the clean stage
-(stages.clean.clean) and `pandas.read_csv` of the whole files, as the original system did.
+(stages.clean.clean) and `pandas.read_csv` of the whole files, as the original system did,
+alternating, `--repeats` times each; the tables give medians.
 Prints Markdown tables.
 """
 
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,14 +105,20 @@ def repro_at(scale: float, dump: Path, workdir: Path) -> dict:
     return {"scale": scale, "wall": wall, "stages": stages, "metrics": metrics}
 
 
-def side_by_side(dump: Path, workdir: Path) -> dict[str, dict[str, float]]:
-    figures = {}
-    for name, code in (("clean stage", CLEAN_READ), ("pandas.read_csv, whole files", PLAIN_READ)):
-        report = workdir / f"read-{len(figures)}"
-        run(["/usr/bin/time", "-v", "-o", str(report), sys.executable, "-c", code, str(dump)],
-            REPO_ROOT)  # fmt: skip
-        figures[name] = time_report(report)
-    return figures
+def side_by_side(dump: Path, workdir: Path, repeats: int) -> dict[str, dict[str, float]]:
+    """Both readers, alternating, `repeats` times each: the median of each figure."""
+    readers = {"clean stage": CLEAN_READ, "pandas.read_csv, whole files": PLAIN_READ}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in readers}
+    for attempt in range(repeats):
+        for index, (name, code) in enumerate(readers.items()):
+            report = workdir / f"read-{attempt}-{index}"
+            run(["/usr/bin/time", "-v", "-o", str(report), sys.executable, "-c", code, str(dump)],
+                REPO_ROOT)  # fmt: skip
+            runs[name].append(time_report(report))
+    return {
+        name: {key: statistics.median(r[key] for r in reports) for key in reports[0]}
+        for name, reports in runs.items()
+    }
 
 
 def main() -> None:
@@ -118,6 +126,7 @@ def main() -> None:
     parser.add_argument("--scales", type=float, nargs="+", default=[0.125, 0.25, 0.5, 1.0])
     parser.add_argument("--dumps", type=Path, default=Path(tempfile.gettempdir()) / "imdb-dumps")
     parser.add_argument("--skip-plain", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each reader (median)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -146,8 +155,9 @@ def main() -> None:
                 f"{m['baseline']['rmse']:.4f}, {m['baseline']['r2']:.4f})"
             )
         if not args.skip_plain:
-            figures = side_by_side(dump_for(args.scales[-1], args.dumps), workdir)
-            print("\n### Reading the dump: clean stage vs pandas.read_csv of whole files\n")
+            figures = side_by_side(dump_for(args.scales[-1], args.dumps), workdir, args.repeats)
+            print("\n### Reading the dump: clean stage vs pandas.read_csv of whole files")
+            print(f"(median of {args.repeats} alternating runs each)\n")
             print("| reader | wall s | CPU s | peak RSS MiB |\n|---|---:|---:|---:|")
             for name, f in figures.items():
                 print(f"| {name} | {f['wall']:.1f} | {f['cpu']:.1f} | {f['rss_mib']:.0f} |")

@@ -118,6 +118,20 @@ def test_bandit_reports_no_medium_or_high_findings() -> None:
     assert result.returncode == 0, result.stdout
 
 
+def test_no_file_in_the_repository_holds_a_secret() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    result = subprocess.run(
+        [tool("detect-secrets"), "scan", *filter(None, tracked)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout)["results"] == {}
+
+
 # --- the image ---------------------------------------------------------------------------------
 
 
