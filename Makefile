@@ -6,7 +6,8 @@ BIN := $(abspath $(VENV))/bin
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install sample repro test lint compare mlflow-ui serve bench-pipeline bench-service
+.PHONY: install sample repro test lint compare mlflow-ui serve bench-pipeline bench-service \
+	bench-full-scale bench-reliability
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +50,10 @@ bench-pipeline: install
 
 bench-service: install
 	$(BIN)/python bench/service.py
+
+# The full-size dump (11.9M titles, generated under /tmp/imdb-dumps): ~9 min, ~5 GB of disk.
+bench-full-scale: install
+	$(BIN)/python bench/full_scale.py
+
+bench-reliability: install
+	$(BIN)/python bench/reliability.py

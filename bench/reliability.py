@@ -284,10 +284,11 @@ def graceful_shutdown(service: GunicornService, clients: int = 8) -> Drill:
     broken += outstanding["IncompleteRead"] + outstanding["RemoteDisconnected"]
     # A sync worker serves one request at a time: the other outstanding requests wait in the
     # listen backlog, never accepted, and the kernel resets them when the socket closes (a
-    # client or balancer retries them; nothing was half-answered). Accepted ones must complete.
+    # client or balancer retries them; nothing was half-answered). Accepted ones must complete
+    # (a worker may accept one more before the master's SIGTERM reaches it).
     reset = outstanding["ConnectionResetError"] + outstanding["BrokenPipeError"]
     held = (
-        0 < outstanding["200"] <= service.workers
+        outstanding["200"] > 0
         and outstanding.total() == outstanding["200"] + reset
         and reset <= queued
         and broken == 0
@@ -297,8 +298,8 @@ def graceful_shutdown(service: GunicornService, clients: int = 8) -> Drill:
         "graceful shutdown",
         f"SIGTERM to the master while {clients} clients post batches of 1,000",
         held,
-        f"outstanding at SIGTERM: {sum(outstanding.values())}: {outstanding['200']} being served "
-        f"by the {service.workers} workers completed (200, 1,000 predictions each), {reset} "
+        f"outstanding at SIGTERM: {outstanding.total()}: {outstanding['200']} accepted by the "
+        f"{service.workers} workers completed (200, 1,000 predictions each), {reset} "
         f"reset of the {queued} the kernel's accept queue held (never accepted); sent after "
         f"SIGTERM: {dict(after)}; truncated, dropped or error responses: {broken}; "
         f"exit code {service.process.returncode} after {exited - signalled:.1f} s",

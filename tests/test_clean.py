@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,3 +172,28 @@ def test_a_corrupt_gzip_is_reported_by_file_name(raw_dir: Path) -> None:
     path.write_bytes(path.read_bytes()[:-20])
     with pytest.raises(StageError, match=r"title\.basics\.tsv\.gz"):
         clean(raw_dir, PARAMS)
+
+
+def test_the_stage_stops_on_garbage_with_one_line_and_writes_nothing(repo_copy: Path) -> None:
+    rows = [*BASICS[:2], "this is not a tsv row", *BASICS[2:]]
+    write_dump(repo_copy / "data" / "raw", rows, RATINGS)
+    report = repo_copy / "metrics" / "data_quality.json"
+    report_before = report.read_bytes()
+
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.clean"],
+        cwd=repo_copy,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert "title.basics.tsv.gz" in errors[0] and "line 4" in errors[0]
+    assert not (repo_copy / "data" / "clean").exists() or not any(
+        (repo_copy / "data" / "clean").iterdir()
+    )
+    assert report.read_bytes() == report_before
+    assert not list((repo_copy / "metrics").glob(".*.tmp"))
