@@ -319,6 +319,14 @@ def test_openapi_document_is_valid_openapi_3(client) -> None:
 # --- start-up -------------------------------------------------------------------------------
 
 
+def test_debug_mode_stays_off_whatever_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch, model_card_path: Path
+) -> None:
+    monkeypatch.setenv("FLASK_DEBUG", "1")  # Flask would start in debug mode from this alone
+    app = create_app(ServiceConfig(model_card=model_card_path, model_poll_seconds=0))
+    assert app.debug is False
+
+
 def test_refuses_to_start_on_a_tampered_artifact(tmp_path: Path, model_card_path: Path) -> None:
     shutil.copytree(model_card_path.parent, tmp_path / "model")
     artifact = tmp_path / "model" / "model.skops"
