@@ -47,12 +47,12 @@ MOVIE = {"year": 1999, "num_votes": 25_000, "genres": ["Drama"], "title": "The M
 
 
 def require(*names: str) -> str:
-    """The first of these programs on PATH, or skip the test saying what to install."""
+    """The first of these programs on PATH; else the test fails saying what to install."""
     for name in names:
         path = shutil.which(name)
         if path:
             return path
-    pytest.skip(f"{' or '.join(names)} not installed ({INSTALL_HINT})")
+    pytest.fail(f"{' or '.join(names)} not installed ({INSTALL_HINT}; `make test` does it)")
 
 
 def run(argv: list[str]) -> subprocess.CompletedProcess:

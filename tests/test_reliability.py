@@ -20,7 +20,7 @@ def load_tools() -> None:
     for tool in ("wrk", "ab"):
         if shutil.which(tool) is None:
             pytest.fail(
-                f"{tool} is needed (Debian packages wrk, apache2-utils; .ci/run installs them)"
+                f"{tool} is needed (Debian packages wrk, apache2-utils; `make test` installs them)"
             )
 
 
