@@ -45,19 +45,25 @@ def workers_that_predicted(service) -> set[str]:
 
 def test_counters_aggregate_across_workers(gunicorn_service) -> None:
     url = gunicorn_service.url
-    sent = 0
-    with ThreadPoolExecutor(8) as pool:  # concurrent connections, until both workers served
-        while sent < 400 and len(workers_that_predicted(gunicorn_service)) < 2:
-            list(pool.map(lambda _: post_json(url + "/predict", MOVIE), range(20)))
-            sent += 20
+    batch = {"movies": [MOVIE] * 1000}
+    batches = 0
+    # Two slow batches at once: while one worker scores the first, only the other worker can
+    # accept the second (fast single requests may all land on one worker).
+    with ThreadPoolExecutor(2) as pool:
+        while batches < 40 and len(workers_that_predicted(gunicorn_service)) < 2:
+            list(pool.map(lambda _: post_json(url + "/predict/batch", batch), range(2)))
+            batches += 2
     assert len(workers_that_predicted(gunicorn_service)) == 2
-    post_json(url + "/predict/batch", {"movies": [MOVIE] * 5})
+    sent = 30
+    for _ in range(sent):
+        post_json(url + "/predict", MOVIE)
 
     key = 'imdb_predictions_total{endpoint="predict",model_version="7"}'
     for _ in range(6):  # whichever worker answers the scrape reports the service's totals
         samples = scrape(url)
         assert samples[key] == sent
-        assert samples['imdb_predictions_total{endpoint="predict_batch",model_version="7"}'] == 5
+        batch_key = 'imdb_predictions_total{endpoint="predict_batch",model_version="7"}'
+        assert samples[batch_key] == batches * 1000
         requests = [
             v
             for k, v in samples.items()
