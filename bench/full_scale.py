@@ -17,22 +17,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import REPO_ROOT, timed_run
+
 STAGES = ("download", "clean", "featurize", "train", "evaluate")
-ENV = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
-ENV.pop("MLFLOW_TRACKING_URI", None)
 
 PLAIN_READ = """
 import pandas as pd, sys
@@ -50,14 +48,6 @@ from stages.common import load_params
 movies, quality = clean(Path(sys.argv[1]), CleanParams(**load_params("clean")))
 print("kept", len(movies), "of", quality["rows_read"])
 """
-
-
-def run(command: list[str], cwd: Path) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return time.perf_counter() - started
 
 
 def time_report(path: Path) -> dict[str, float]:
@@ -81,14 +71,17 @@ def time_report(path: Path) -> dict[str, float]:
 def dump_for(scale: float, dumps: Path) -> Path:
     folder = dumps / f"scale-{scale}"
     if not (folder / "title.crew.tsv.gz").is_file():
-        run([sys.executable, "bench/make_dump.py", str(folder), "--scale", str(scale)], REPO_ROOT)
+        timed_run(
+            [sys.executable, "bench/make_dump.py", str(folder), "--scale", str(scale)], REPO_ROOT
+        )
     return folder
 
 
 def repro_at(scale: float, dump: Path, workdir: Path) -> dict:
     clone = workdir / f"clone-{scale}"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
-    run([sys.executable, "-m", "stages.sample"], clone)  # data/sample is download's dependency
+    # data/sample is the download stage's dependency, even when the source is elsewhere.
+    timed_run([sys.executable, "-m", "stages.sample"], clone)
     params = yaml.safe_load((clone / "params.yaml").read_text())
     params["download"]["source"] = str(dump)
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -99,7 +92,7 @@ def repro_at(scale: float, dump: Path, workdir: Path) -> dict:
         command = pipeline["stages"][stage]["cmd"]
         pipeline["stages"][stage]["cmd"] = f"/usr/bin/time -v -o {reports / stage} {command}"
     (clone / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
-    wall = run(["dvc", "repro"], clone)
+    wall = timed_run(["dvc", "repro"], clone)
     stages = {stage: time_report(reports / stage) for stage in STAGES}
     metrics = json.loads((clone / "metrics" / "metrics.json").read_text())
     return {"scale": scale, "wall": wall, "stages": stages, "metrics": metrics}
@@ -112,8 +105,8 @@ def side_by_side(dump: Path, workdir: Path, repeats: int) -> dict[str, dict[str,
     for attempt in range(repeats):
         for index, (name, code) in enumerate(readers.items()):
             report = workdir / f"read-{attempt}-{index}"
-            run(["/usr/bin/time", "-v", "-o", str(report), sys.executable, "-c", code, str(dump)],
-                REPO_ROOT)  # fmt: skip
+            command = [sys.executable, "-c", code, str(dump)]
+            timed_run(["/usr/bin/time", "-v", "-o", str(report), *command], REPO_ROOT)
             runs[name].append(time_report(report))
     return {
         name: {key: statistics.median(r[key] for r in reports) for key in reports[0]}

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -21,6 +26,92 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def timed_run(command: list[str], cwd: Path) -> float:
+    """Run a command with the project's venv first on PATH (DVC stages call `python`) and the
+    default MLflow store; its wall time in seconds. Exits with its output if it fails."""
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return time.perf_counter() - started
+
+
+def http_request(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    """One request on a fresh connection: the status and the body, whatever the status."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        # The server may answer (413) before the body is all sent: then read that answer.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            connection.request(method, target, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def http_json(url: str, payload: Any = None) -> Any:
+    """GET `url`, or POST `payload` as JSON; the decoded JSON answer (None when empty).
+    Raises on a status of 400 or more."""
+    if payload is None:
+        status, body = http_request("GET", url)
+    else:
+        headers = {"Content-Type": "application/json"}
+        status, body = http_request("POST", url, json.dumps(payload).encode(), headers)
+    if status >= 400:
+        raise RuntimeError(f"{url} answered {status}: {body[:500]!r}")
+    return json.loads(body) if body else None
+
+
+def scrape_metrics(url: str) -> dict[str, float]:
+    """Every sample of the service's /metrics, keyed by name and labels as exposed."""
+    samples = {}
+    for line in http_request("GET", url + "/metrics")[1].decode().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def wrk(url: str, body: Any, connections: int, seconds: int) -> dict[str, float]:
+    """POST `body` as JSON to `url` for `seconds` (wrk): requests, errors, rps, p50/p99 in ms."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = {json.dumps(json.dumps(body))}\n"
+        )
+    try:
+        output = subprocess.run(
+            ["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{seconds}s",
+             "--latency", "-s", script.name, url],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    finally:
+        Path(script.name).unlink()
+
+    def millis(value: str, unit: str) -> float:
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return {
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
+        "p50_ms": millis(*re.search(r"\s50%\s+([\d.]+)(us|ms|s)", output).groups()),
+        "p99_ms": millis(*re.search(r"\s99%\s+([\d.]+)(us|ms|s)", output).groups()),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+    }
 
 
 def wait_for_http(

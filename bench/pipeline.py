@@ -11,28 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def run(repo: Path, *command: str) -> float:
-    """Run a command in the clone; return its wall time in seconds."""
-    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    started = time.perf_counter()
-    result = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-    return time.perf_counter() - started
+from bench.harness import REPO_ROOT, timed_run
 
 
 def metrics(repo: Path) -> dict:
@@ -45,7 +33,7 @@ def quality_rows(repo: Path, source: str | None, seeds: list[int]) -> list[dict]
         overrides = ["-S", f"featurize.seed={seed}", "-S", f"train.seed={seed}"]
         if source:
             overrides += ["-S", f"download.source={source}"]
-        run(repo, "dvc", "exp", "run", *overrides)
+        timed_run(["dvc", "exp", "run", *overrides], repo)
         rows.append({"seed": seed, **metrics(repo)})
     return rows
 
@@ -78,8 +66,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "clone"
         subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
-        sample_seconds = run(clone, "python", "-m", "stages.sample")
-        repro_seconds = run(clone, "dvc", "repro")
+        sample_seconds = timed_run(["python", "-m", "stages.sample"], clone)
+        repro_seconds = timed_run(["dvc", "repro"], clone)
         peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print("### Cold `dvc repro` on the embedded sample (fresh clone)\n")
         print("| step | wall (s) |\n|---|---:|")

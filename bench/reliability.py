@@ -11,7 +11,6 @@ at a smaller size in the test suite.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
 import os
@@ -32,17 +31,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import REPO_ROOT, GunicornService
+from bench.harness import REPO_ROOT, GunicornService, http_request, scrape_metrics, wrk
 from imdb_rating.artifact import dump_model
 from stages.common import load_params
 from stages.train import TrainParams, fit, model_card, write_serving_artifact
 
 MOVIE = {"year": 1999, "num_votes": 25_000, "runtime_minutes": 136, "genres": ["Drama"]}
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = {body}
-"""
 
 
 @dataclass
@@ -56,38 +50,6 @@ class Drill:
     def row(self) -> str:
         verdict = "held" if self.held else "**FAILED**"
         return f"| {self.name} | {self.tried} | {verdict} | {self.figures} |"
-
-
-def wrk(url: str, connections: int, seconds: int, body=MOVIE) -> dict:
-    """Load for a duration (wrk), while a drill breaks something."""
-    threads = min(2, connections)
-    script = WRK_SCRIPT.format(body=json.dumps(json.dumps(body)))
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        output = subprocess.run(
-            ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-             "--latency", "-s", handle.name, url],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-    finally:
-        Path(handle.name).unlink()
-
-    def millis(value: str, unit: str) -> float:
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return {
-        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
-        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
-        "p50_ms": millis(*re.search(r"\s50%\s+([\d.]+)(us|ms|s)", output).groups()),
-        "p99_ms": millis(*re.search(r"\s99%\s+([\d.]+)(us|ms|s)", output).groups()),
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-    }
 
 
 def ab(url: str, requests: int, connections: int, body=MOVIE) -> dict:
@@ -113,32 +75,13 @@ def ab(url: str, requests: int, connections: int, body=MOVIE) -> dict:
     }
 
 
-def request(
-    url: str, method: str, path: str, body: bytes | None = None, headers=None
-) -> tuple[int, bytes]:
-    parts = url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(parts[0], int(parts[1]), timeout=30)
-    try:
-        # The server may answer (413) before the body is all sent: then read that answer.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
 def counters(url: str) -> dict[str, float]:
     """Every counter-like sample of /metrics (they must never go backwards)."""
-    _, text = request(url, "GET", "/metrics")
-    samples = {}
-    for line in text.decode().splitlines():
-        if line.startswith("#") or not line:
-            continue
-        name, value = line.rsplit(" ", 1)
-        if re.match(r"[a-z_]+(_total|_count|_sum|_bucket)\{?", name):
-            samples[name] = float(value)
-    return samples
+    return {
+        name: value
+        for name, value in scrape_metrics(url).items()
+        if re.match(r"[a-z_]+(_total|_count|_sum|_bucket)\{?", name)
+    }
 
 
 def in_background(work: Callable[[], dict]) -> tuple[threading.Thread, dict]:
@@ -167,7 +110,7 @@ def load(service: GunicornService, requests: int, connections: int) -> Drill:
 
 def worker_crash(service: GunicornService, seconds: int = 12) -> Drill:
     before_pids = service.worker_pids()
-    thread, result = in_background(lambda: wrk(service.url + "/predict", 16, seconds))
+    thread, result = in_background(lambda: wrk(service.url + "/predict", MOVIE, 16, seconds))
     time.sleep(seconds / 3)
     before = counters(service.url)
     victim = min(before_pids)
@@ -194,9 +137,9 @@ def worker_crash(service: GunicornService, seconds: int = 12) -> Drill:
 
 
 def rollout(service: GunicornService, deployed: Path, next_card: Path, seconds: int = 12) -> Drill:
-    version_before = json.loads(request(service.url, "GET", "/model")[1])["model_version"]
+    version_before = json.loads(http_request("GET", service.url + "/model")[1])["model_version"]
     new_version = json.loads(next_card.read_text())["model_version"]
-    thread, result = in_background(lambda: wrk(service.url + "/predict", 16, seconds))
+    thread, result = in_background(lambda: wrk(service.url + "/predict", MOVIE, 16, seconds))
     time.sleep(seconds / 4)
     # As the train stage writes them: artifact, then the card (the commit point).
     shutil.copy2(next_card.parent / "model.skops", deployed / ".model.skops.new")
@@ -205,7 +148,8 @@ def rollout(service: GunicornService, deployed: Path, next_card: Path, seconds: 
     (deployed / ".model.json.new").replace(deployed / "model.json")
     thread.join()
     versions = Counter(
-        json.loads(request(service.url, "GET", "/model")[1])["model_version"] for _ in range(10)
+        json.loads(http_request("GET", service.url + "/model")[1])["model_version"]
+        for _ in range(10)
     )
     swapped = versions == Counter({new_version: 10})
     failed = result["non_2xx"] + result["socket_errors"]
@@ -218,7 +162,8 @@ def rollout(service: GunicornService, deployed: Path, next_card: Path, seconds: 
     (deployed / ".model.json.new").replace(deployed / "model.json")
     time.sleep(3 * float(service.env.get("IMDB_MODEL_POLL_SECONDS", "1")))
     still = {
-        json.loads(request(service.url, "GET", "/model")[1])["model_version"] for _ in range(10)
+        json.loads(http_request("GET", service.url + "/model")[1])["model_version"]
+        for _ in range(10)
     }
     refused = counters(service.url).get('imdb_model_reloads_total{outcome="refused"}', 0)
     held = failed == 0 and swapped and still == {new_version} and refused >= service.workers
@@ -253,8 +198,8 @@ def graceful_shutdown(service: GunicornService, clients: int = 8) -> Drill:
         while not stop.is_set():
             started = time.monotonic()
             try:
-                status, body = request(
-                    service.url, "POST", "/predict/batch", batch,
+                status, body = http_request(
+                    "POST", service.url + "/predict/batch", batch,
                     {"Content-Type": "application/json"},
                 )  # fmt: skip
                 outcome = (
@@ -342,10 +287,10 @@ def hostile_inputs(service: GunicornService) -> Drill:
     outcomes = []
     for case, method, path, content_type, body, expected in HOSTILE_CASES:
         headers = {"Content-Type": content_type} if content_type else {}
-        status, answer = request(service.url, method, path, body, headers)
+        status, answer = http_request(method, service.url + path, body, headers)
         is_json_error = json.loads(answer).get("status") == status
         outcomes.append((case, status, expected, status == expected and is_json_error))
-    alive = request(service.url, "GET", "/ready")[0] == 200
+    alive = http_request("GET", service.url + "/ready")[0] == 200
     held = all(ok for *_, ok in outcomes) and alive
     wrong = [f"{case}: {status} (expected {expected})" for case, status, expected, ok in outcomes
              if not ok]  # fmt: skip

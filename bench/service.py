@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import REPO_ROOT, VENV_BIN, GunicornService, free_port, wait_for_http
+from bench.harness import REPO_ROOT, VENV_BIN, GunicornService, free_port, wait_for_http, wrk
 
 MOVIE = {
     "year": 1999,
@@ -33,50 +32,6 @@ MOVIE = {
     "genres": ["Action", "Drama"],
     "title": "The Matrix",
 }
-
-
-def wrk(url: str, body: dict, connections: int, seconds: int) -> dict[str, float]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(
-            'wrk.method = "POST"\n'
-            'wrk.headers["Content-Type"] = "application/json"\n'
-            f"wrk.body = {json.dumps(json.dumps(body))}\n"
-        )
-    result = subprocess.run(
-        [
-            "wrk",
-            "-t",
-            str(min(2, connections)),
-            "-c",
-            str(connections),
-            "-d",
-            f"{seconds}s",
-            "--latency",
-            "-s",
-            script.name,
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    Path(script.name).unlink()
-    return parse_wrk(result.stdout)
-
-
-def parse_wrk(output: str) -> dict[str, float]:
-    def millis(value: str, unit: str) -> float:
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
-    for percentile in ("50", "99"):
-        match = re.search(rf"\s{percentile}%\s+([\d.]+)(us|ms|s)", output)
-        figures[f"p{percentile}_ms"] = millis(*match.groups())
-    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    figures["non_2xx"] = float(errors.group(1)) if errors else 0.0
-    socket_errors = re.search(r"Socket errors: (.*)", output)
-    figures["socket_errors"] = socket_errors.group(1) if socket_errors else "none"
-    return figures
 
 
 def median_of(runs: list[dict]) -> dict:

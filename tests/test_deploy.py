@@ -10,14 +10,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bench.harness import free_port, wait_for_http
+from bench.harness import free_port, http_json, wait_for_http
 from tests.conftest import REPO_ROOT
 
 VENV_BIN = Path(sys.executable).parent
@@ -295,13 +294,10 @@ def test_the_image_recipe_serves_predictions(tmp_path: Path, model_card_path: Pa
     process = subprocess.Popen(command, cwd=app, env=env, start_new_session=True)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", seconds=90, process=process)
-        request = urllib.request.Request(
+        body = http_json(
             f"http://127.0.0.1:{port}/predict",
-            data=json.dumps({"year": 1999, "num_votes": 25_000, "genres": ["Drama"]}).encode(),
-            headers={"Content-Type": "application/json"},
+            {"year": 1999, "num_votes": 25_000, "genres": ["Drama"]},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body = json.load(response)
         assert 1 <= body["rating"] <= 10 and body["model_version"] == "7"
     finally:
         process.terminate()

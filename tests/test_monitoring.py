@@ -17,9 +17,7 @@ import shutil
 import subprocess
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.harness import GunicornService, free_port
+from bench.harness import GunicornService, free_port, http_json, http_request, wait_for_http
 from tests.conftest import REPO_ROOT
 
 MONITORING = REPO_ROOT / "monitoring"
@@ -91,14 +89,6 @@ def wait_until(condition: Callable[[], Any], seconds: float, what: str | Callabl
                 f"timed out after {seconds} s waiting for {what() if callable(what) else what}"
             )
         time.sleep(0.25)
-
-
-def http_json(url: str, payload: Any = None) -> Any:
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = response.read()
-    return json.loads(body) if body else None
 
 
 # ---- Prometheus: config, rules, rule unit tests
@@ -421,17 +411,10 @@ def running(argv: list[str], log: Path, ready_url: str, seconds: float = 30) -> 
     with log.open("wb") as output:
         process = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + seconds
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"{argv[0]} exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(ready_url, timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"{argv[0]} not ready in {seconds} s:\n{log.read_text()}")
-                time.sleep(0.1)
+        try:
+            wait_for_http(ready_url, seconds, process=process)
+        except (RuntimeError, TimeoutError) as error:
+            pytest.fail(f"{argv[0]}: {error}:\n{log.read_text()}")
         yield
     finally:
         process.terminate()
@@ -605,10 +588,8 @@ class Traffic:
         while not self.stopped.is_set():
             for path, payload, expected in calls:
                 try:
-                    http_json(self.url + path, payload)
-                    status = 200
-                except urllib.error.HTTPError as error:
-                    status = error.code
+                    status, _ = http_request("POST", self.url + path, json.dumps(payload).encode(),
+                                             {"Content-Type": "application/json"})  # fmt: skip
                 except OSError as error:
                     status = repr(error)
                 if status != expected:

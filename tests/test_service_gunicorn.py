@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
+from bench.harness import http_json, scrape_metrics
+
 pytestmark = pytest.mark.slow
 
 MOVIE = {"year": 1999, "num_votes": 25_000, "genres": ["Drama"], "title": "The Matrix"}
-
-
-def post_json(url: str, payload) -> dict:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
-def scrape(url: str) -> dict[str, float]:
-    with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
-        text = response.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            samples[name] = float(value)
-    return samples
 
 
 def workers_that_predicted(service) -> set[str]:
@@ -51,16 +33,16 @@ def test_counters_aggregate_across_workers(gunicorn_service) -> None:
     # accept the second (fast single requests may all land on one worker).
     with ThreadPoolExecutor(2) as pool:
         while batches < 40 and len(workers_that_predicted(gunicorn_service)) < 2:
-            list(pool.map(lambda _: post_json(url + "/predict/batch", batch), range(2)))
+            list(pool.map(lambda _: http_json(url + "/predict/batch", batch), range(2)))
             batches += 2
     assert len(workers_that_predicted(gunicorn_service)) == 2
     sent = 30
     for _ in range(sent):
-        post_json(url + "/predict", MOVIE)
+        http_json(url + "/predict", MOVIE)
 
     key = 'imdb_predictions_total{endpoint="predict",model_version="7"}'
     for _ in range(6):  # whichever worker answers the scrape reports the service's totals
-        samples = scrape(url)
+        samples = scrape_metrics(url)
         assert samples[key] == sent
         batch_key = 'imdb_predictions_total{endpoint="predict_batch",model_version="7"}'
         assert samples[batch_key] == batches * 1000
@@ -78,6 +60,6 @@ def test_counters_aggregate_across_workers(gunicorn_service) -> None:
 
 
 def test_predictions_through_gunicorn_match_the_api_contract(gunicorn_service) -> None:
-    body = post_json(gunicorn_service.url + "/predict", MOVIE)
+    body = http_json(gunicorn_service.url + "/predict", MOVIE)
     assert set(body) == {"rating", "interval", "model_version"}
     assert 1 <= body["interval"]["low"] <= body["rating"] <= body["interval"]["high"] <= 10
