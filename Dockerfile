@@ -5,7 +5,7 @@
 FROM python:3.11-slim AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY requirements/service.txt /tmp/service.txt
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -r /tmp/service.txt
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/service.txt
 
 FROM python:3.11-slim
 RUN groupadd --system --gid 10001 app && useradd --system --uid 10001 --gid app --no-create-home app

@@ -6,16 +6,28 @@ BIN := $(abspath $(VENV))/bin
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install sample repro test lint compare mlflow-ui serve bench-pipeline bench-service \
-	bench-full-scale bench-reliability
+.PHONY: install lock sample repro check-repro test lint compare promote mlflow-ui serve \
+	bench-pipeline bench-service bench-full-scale bench-reliability
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+# The environment is an input too: exact versions with hashes from requirements/dev.txt (the
+# pipeline, service and dev extras), then the project itself without dependencies.
+$(VENV)/.installed: requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[pipeline,service,dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(VENV)/.installed
+
+# Re-resolve setup.cfg's ranges into the two locks: dev.txt (make install) and service.txt
+# (the image), the latter held to the former's versions so the tests test what ships.
+PIP_COMPILE = $(BIN)/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+lock: install
+	$(PIP_COMPILE) --upgrade --extra pipeline --extra service --extra dev \
+		--output-file requirements/dev.txt setup.cfg
+	$(PIP_COMPILE) --upgrade --extra service -c requirements/dev.txt \
+		--output-file requirements/service.txt setup.cfg
 
 # Rebuild the embedded offline sample (it fails unless the bytes match data.dvc's pin),
 # then store it in the DVC cache so that `dvc status` is clean on a fresh clone too.
@@ -25,6 +37,15 @@ sample: install
 
 repro: sample
 	$(BIN)/dvc repro
+
+# The committed state must be the reproduced state: after `dvc repro`, dvc.lock and the
+# git-tracked metrics are unchanged (CI runs this on every commit).
+check-repro: repro
+	@changed=$$(git status --porcelain -- dvc.lock metrics); \
+	if [ -n "$$changed" ]; then \
+		echo "error: dvc repro changed committed outputs:"; echo "$$changed"; \
+		git --no-pager diff --stat -- dvc.lock metrics; exit 1; \
+	fi; echo "dvc.lock and metrics/ are what the code reproduces"
 
 # The suite runs real Prometheus, Alertmanager, wrk and ab: install them if missing.
 test: sample
@@ -39,6 +60,10 @@ lint: install
 BASE ?= main
 compare: install
 	$(BIN)/python -m stages.compare --base $(BASE)
+
+# Move the registry's `champion` to the model main pins (VERSION=n to name the version).
+promote: install
+	$(BIN)/python -m tools.promote $(if $(VERSION),--version $(VERSION))
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --port 5000

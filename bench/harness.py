@@ -141,6 +141,32 @@ def wait_for_http(
     raise TimeoutError(f"{url} did not answer within {seconds} s")
 
 
+@contextlib.contextmanager
+def mlflow_scoring_server(model_uri: str, tracking_uri: str, workers: int = 1):
+    """`mlflow models serve --env-manager local` on `model_uri`; yields its base URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",  # it execs uvicorn
+    }
+    command = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager"]
+    command += ["local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/ping", seconds=120, process=process)
+            yield f"http://127.0.0.1:{port}"
+        except (RuntimeError, TimeoutError):
+            log.seek(0)
+            raise RuntimeError(log.read().decode(errors="replace")[-3000:]) from None
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
 class GunicornService:
     """An app under Gunicorn with the project's config module, on a loopback port.
 

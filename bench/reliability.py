@@ -32,7 +32,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import REPO_ROOT, GunicornService, http_request, scrape_metrics, wrk
-from imdb_rating.artifact import dump_model
+from imdb_rating.artifact import dump_model, model_id
 from stages.common import load_params
 from stages.train import TrainParams, fit, model_card, write_serving_artifact
 
@@ -137,8 +137,8 @@ def worker_crash(service: GunicornService, seconds: int = 12) -> Drill:
 
 
 def rollout(service: GunicornService, deployed: Path, next_card: Path, seconds: int = 12) -> Drill:
-    version_before = json.loads(http_request("GET", service.url + "/model")[1])["model_version"]
-    new_version = json.loads(next_card.read_text())["model_version"]
+    version_before = json.loads(http_request("GET", service.url + "/model")[1])["model_id"]
+    new_version = json.loads(next_card.read_text())["model_id"]
     thread, result = in_background(lambda: wrk(service.url + "/predict", MOVIE, 16, seconds))
     time.sleep(seconds / 4)
     # As the train stage writes them: artifact, then the card (the commit point).
@@ -148,28 +148,26 @@ def rollout(service: GunicornService, deployed: Path, next_card: Path, seconds: 
     (deployed / ".model.json.new").replace(deployed / "model.json")
     thread.join()
     versions = Counter(
-        json.loads(http_request("GET", service.url + "/model")[1])["model_version"]
-        for _ in range(10)
+        json.loads(http_request("GET", service.url + "/model")[1])["model_id"] for _ in range(10)
     )
     swapped = versions == Counter({new_version: 10})
     failed = result["non_2xx"] + result["socket_errors"]
 
     # Then a broken rollout: a new card whose artifact does not match.
     card = json.loads(next_card.read_text())
-    card["model_version"] = f"{new_version}-broken"
     card["artifact"]["sha256"] = "0" * 64
+    card["model_id"] = model_id(card)  # a consistent card, whose artifact does not match it
     (deployed / ".model.json.new").write_text(json.dumps(card))
     (deployed / ".model.json.new").replace(deployed / "model.json")
     time.sleep(3 * float(service.env.get("IMDB_MODEL_POLL_SECONDS", "1")))
     still = {
-        json.loads(http_request("GET", service.url + "/model")[1])["model_version"]
-        for _ in range(10)
+        json.loads(http_request("GET", service.url + "/model")[1])["model_id"] for _ in range(10)
     }
     refused = counters(service.url).get('imdb_model_reloads_total{outcome="refused"}', 0)
     held = failed == 0 and swapped and still == {new_version} and refused >= service.workers
     return Drill(
         "model rollout",
-        f"new artifact + card swapped in under load (v{version_before} → v{new_version}), "
+        f"new artifact + card swapped in under load ({version_before} → {new_version}), "
         "then a card whose artifact does not match",
         held,
         f"{result['requests']:,} requests, {failed} failed; /model after: {dict(versions)}; "
@@ -305,17 +303,15 @@ def hostile_inputs(service: GunicornService) -> Drill:
     )
 
 
-def train_next_version(folder: Path, version: str) -> Path:
-    """The repository's model retrained with another seed, as the next version."""
+def train_next_model(folder: Path) -> Path:
+    """The repository's model retrained with another seed: the next model to roll out."""
     features = REPO_ROOT / "data" / "features"
     spec = json.loads((features / "spec.json").read_text())
     params = TrainParams(**{**load_params("train", REPO_ROOT / "params.yaml"), "seed": 4242})
     train, test = (pd.read_parquet(features / f"{s}.parquet") for s in ("train", "test"))
     model, intervals, metrics = fit(train, test, spec["feature_names"], params)
     payload = dump_model(model)
-    registry = {"run_id": "reliability-drill", "registered_model": params.registered_model}
-    registry |= {"version": version, "champion": False}
-    card = model_card(params, payload, metrics, intervals, spec, "drill", registry)
+    card = model_card(params, payload, metrics, intervals, spec, "drill")
     folder.mkdir(parents=True)
     write_serving_artifact(folder, payload, card)
     return folder / "model.json"
@@ -327,8 +323,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="reliability-"))
-    current = json.loads((REPO_ROOT / "models" / "model.json").read_text())["model_version"]
-    next_card = train_next_version(tmp / "next", f"{current}.1")
+    next_card = train_next_model(tmp / "next")
     quiet = {"IMDB_LOG_LEVEL": "warning", "IMDB_MODEL_POLL_SECONDS": "0.5"}
     drills = []
     for name, run in (

@@ -31,6 +31,16 @@ INPUT_DEFAULTS: dict[str, Any] = {
     "writers": [],
 }
 
+# What a movie's inputs may hold: the service's request schema and the MLflow model's input
+# check both enforce these.
+YEAR_RANGE = (1870, 2100)
+RUNTIME_RANGE = (1, 1000)  # the training data's plausible runtimes (clean stage)
+MAX_VOTES = 100_000_000  # far above any film's count
+MAX_TITLE = 500
+MAX_GENRES = 10
+MAX_PEOPLE = 50
+PERSON_ID = r"^nm\d{7,10}$"
+
 _WORD = re.compile(r"\w+")
 _DIGIT = re.compile(r"\d")
 _SEQUEL = re.compile(r"(?:\b(?:[2-9]|ii|iii|iv|v|vi|vii|viii|ix|x)\b\s*$)|\bpart\s+\w+|:", re.I)

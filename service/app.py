@@ -35,9 +35,9 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
         holder.watch(config.model_poll_seconds)
     predictor = holder.current.predictor
     app.logger.info(
-        "serving %s version %s (sha256 %s…)",
+        "serving %s model %s (sha256 %s…)",
         predictor.card["name"],
-        predictor.version,
+        predictor.model_id,
         predictor.card["artifact"]["sha256"][:12],
     )
     return app

@@ -13,13 +13,15 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-YEAR_RANGE = (1870, 2100)
-RUNTIME_RANGE = (1, 1000)  # the training data's plausible runtimes (clean stage)
-MAX_VOTES = 100_000_000  # far above any film's count
-MAX_TITLE = 500
-MAX_GENRES = 10
-MAX_PEOPLE = 50
-PERSON_ID = r"^nm\d{7,10}$"
+from imdb_rating.features import (
+    MAX_GENRES,
+    MAX_PEOPLE,
+    MAX_TITLE,
+    MAX_VOTES,
+    PERSON_ID,
+    RUNTIME_RANGE,
+    YEAR_RANGE,
+)
 
 
 class StrictInteger(fields.Integer):
@@ -139,11 +141,15 @@ class RatingSchema(Schema):
 
 
 class PredictionSchema(RatingSchema):
-    model_version = fields.String(required=True)
+    model_id = fields.String(
+        required=True, metadata={"description": "The model's content identity"}
+    )
 
 
 class BatchPredictionSchema(Schema):
-    model_version = fields.String(required=True)
+    model_id = fields.String(
+        required=True, metadata={"description": "The model's content identity"}
+    )
     count = fields.Integer(required=True)
     predictions = fields.List(fields.Nested(RatingSchema), required=True)
 
@@ -162,21 +168,24 @@ class HealthSchema(Schema):
 
 
 class ReadySchema(HealthSchema):
-    model_version = fields.String(allow_none=True)
+    model_id = fields.String(allow_none=True)
 
 
 class IndexSchema(Schema):
     service = fields.String(required=True)
     version = fields.String(required=True)
-    model_version = fields.String(required=True)
+    model_id = fields.String(
+        required=True, metadata={"description": "The model's content identity"}
+    )
     links = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
 
 class ModelInfoSchema(Schema):
     name = fields.String(required=True)
-    model_version = fields.String(required=True)
+    model_id = fields.String(
+        required=True, metadata={"description": "The model's content identity"}
+    )
     model_type = fields.String(required=True)
-    created_at = fields.String(required=True)
     metrics = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
     features = fields.List(fields.String(), required=True)
     genres = fields.List(fields.String(), required=True)
@@ -184,4 +193,3 @@ class ModelInfoSchema(Schema):
     interval = fields.Dict(required=True)
     training_data_sha256 = fields.String(required=True)
     artifact_sha256 = fields.String(required=True)
-    mlflow = fields.Dict(required=True)

@@ -18,11 +18,11 @@ from typing import Any
 
 from flask import Flask
 
+from imdb_rating.predictor import Predictor
 from service.api import docs
 from service.config import ServiceConfig
 from service.drift import DriftWindow
 from service.fastload import BatchLoader, FastLoader
-from service.predictor import Predictor
 from service.schemas import batch_schema, movie_schema
 from service.telemetry import Telemetry
 
@@ -85,8 +85,8 @@ class ModelHolder:
             candidate = load_served_model(self._app, self._config)
         except Exception as error:  # whatever breaks a candidate, the old model stays
             log.error(
-                "model rollout refused, still serving version %s: %s",
-                self.current.predictor.version,
+                "model rollout refused, still serving model %s: %s",
+                self.current.predictor.model_id,
                 error,
             )
             self._telemetry.reloads.labels("refused").inc()
@@ -94,7 +94,7 @@ class ModelHolder:
         previous, self.current = self.current.predictor, candidate
         self._telemetry.show_model(candidate.predictor, previous=previous)
         self._telemetry.reloads.labels("swapped").inc()
-        log.info("now serving version %s (was %s)", candidate.predictor.version, previous.version)
+        log.info("now serving model %s (was %s)", candidate.predictor.model_id, previous.model_id)
         return True
 
     def watch(self, every_seconds: float) -> None:

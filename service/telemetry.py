@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime
 
 import numpy as np
 from flask import Flask, g, request
@@ -19,8 +18,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
+from imdb_rating.predictor import Predictor
 from service.drift import DriftWindow
-from service.predictor import Predictor
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 INFERENCE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
@@ -61,8 +60,8 @@ class Telemetry:
         self._psi_published_at = 0.0
         self.predictions = Counter(
             "imdb_predictions_total",
-            "Movies scored, by model version and endpoint",
-            ["model_version", "endpoint"],
+            "Movies scored, by model id and endpoint",
+            ["model_id", "endpoint"],
             registry=registry,
         )
         self.inference_seconds = Histogram(
@@ -121,7 +120,7 @@ class Telemetry:
         self.model_info = Gauge(
             "imdb_model_info",
             "The served model (1; a model no longer served drops to 0)",
-            ["name", "model_version", "model_type", "sha256"],
+            ["name", "model_id", "model_type", "sha256"],
             multiprocess_mode="livemax",
             registry=registry,
         )
@@ -131,9 +130,10 @@ class Telemetry:
             multiprocess_mode="livemax",
             registry=registry,
         )
-        self.model_created = Gauge(
-            "imdb_model_created_timestamp_seconds",
-            "When the served model was trained",
+        # The model's training time is MLflow's, not the artifact's (its bytes are reproducible).
+        self.model_loaded_at = Gauge(
+            "imdb_model_loaded_timestamp_seconds",
+            "When the worker loaded the served model (a rollout or a restart)",
             multiprocess_mode="livemax",
             registry=registry,
         )
@@ -150,7 +150,7 @@ class Telemetry:
     @staticmethod
     def _info_labels(predictor: Predictor) -> tuple[str, ...]:
         card = predictor.card
-        return card["name"], predictor.version, card["model_type"], card["artifact"]["sha256"]
+        return card["name"], predictor.model_id, card["model_type"], card["artifact"]["sha256"]
 
     def show_model(self, predictor: Predictor, previous: Predictor | None = None) -> None:
         if previous is not None:
@@ -158,7 +158,7 @@ class Telemetry:
             self.model_info.labels(*self._info_labels(previous)).set(0)
         self.model_info.labels(*self._info_labels(predictor)).set(1)
         self.model_loaded.set(1)
-        self.model_created.set(datetime.fromisoformat(predictor.card["created_at"]).timestamp())
+        self.model_loaded_at.set(time.time())
         for name in ("rmse", "mae", "r2", "interval_coverage"):
             self.model_test_metric.labels(name).set(predictor.card["metrics"][name])
 
@@ -188,7 +188,7 @@ class Telemetry:
         columns,
     ) -> None:
         """After scoring: counts, timings, rating distribution, drift window."""
-        self.predictions.labels(predictor.version, endpoint).inc(len(ratings))
+        self.predictions.labels(predictor.model_id, endpoint).inc(len(ratings))
         self.inference_seconds.labels(endpoint).observe(seconds)
         observe_many(self.predicted_rating, ratings)
         drift.observe(columns)

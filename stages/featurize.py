@@ -138,6 +138,8 @@ def learn_spec(movies: pd.DataFrame, train: pd.DataFrame, params: FeaturizeParam
     targets = train["rating"].to_numpy()
     spec: dict[str, Any] = {
         "schema_version": SPEC_SCHEMA_VERSION,
+        # Which movies this model held out: the registry's gate compares models on those.
+        "split": {"seed": params.seed, "test_size": params.test_size},
         "genres": genres,
         "crew_roles": roles,
         "target_mean": round(float(targets.mean()), 6),

@@ -3,11 +3,10 @@
 - A seeded share of the train split (`calibration_size`) is held out of the fit to calibrate
   split-conformal intervals, Mondrian by vote-count bucket: movies with few votes get wider
   intervals, and each bucket's coverage holds on exchangeable data.
-- MLflow (MLFLOW_TRACKING_URI, default sqlite:///mlflow.db at the repo root) gets the params,
-  metrics and model; the model is registered and the alias `champion` moves to it only when
-  its test RMSE beats the current champion's.
 - models/model.skops (skops, trusted types only) and models/model.json (the model card the
-  service reads and verifies) are the serving artifact.
+  service reads and verifies) are the serving artifact: the same bytes for the same inputs.
+- MLflow (MLFLOW_TRACKING_URI, default sqlite:///mlflow.db at the repo root) gets the run and
+  a registered version of the model; the gate against the champion is stages/registry.py's.
 """
 
 from __future__ import annotations
@@ -16,9 +15,7 @@ import hashlib
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +27,7 @@ from imdb_rating.artifact import (
     MODEL_CARD_SCHEMA_VERSION,
     TRUSTED_TYPES,
     dump_model,
+    model_id,
     sha256_file,
 )
 from imdb_rating.drift import numeric_bins
@@ -43,15 +41,14 @@ from stages.common import (
     run_stage,
     write_json,
 )
+from stages.registry import register
 
 log = logging.getLogger("stages.train")
 
+MOVIES_FILE = REPO_ROOT / "data" / "clean" / "movies.parquet"
 FEATURES_DIR = REPO_ROOT / "data" / "features"
 MODELS_DIR = REPO_ROOT / "models"
 ARTIFACT_NAME = "model.skops"
-CHAMPION_ALIAS = "champion"
-EXPERIMENT = "imdb-rating"
-INTERVAL_BUCKETS = 4
 
 
 @dataclass(frozen=True)
@@ -61,6 +58,7 @@ class TrainParams:
     calibration_size: float
     interval_coverage: float
     registered_model: str
+    gate_min_rows: int
     hist_gradient_boosting: dict[str, Any]
     random_forest: dict[str, Any]
 
@@ -145,70 +143,10 @@ def fit(train: pd.DataFrame, test: pd.DataFrame, names: list[str], params: Train
     return model, intervals, metrics
 
 
-def serving_requirements() -> list[str]:
-    from importlib.metadata import version
-
-    return [f"{name}=={version(name)}" for name in ("scikit-learn", "skops", "numpy")]
-
-
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
-
-
-def log_to_mlflow(
-    model, params: TrainParams, metrics: dict[str, float], example: np.ndarray, data_sha256: str
-) -> dict[str, Any]:
-    """Log the run, register the model, and move `champion` only to a better model."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow  # heavy import, only on the training path
-    from mlflow.exceptions import MlflowException
-    from mlflow.models import infer_signature
-
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(EXPERIMENT)
-    with mlflow.start_run() as run:
-        mlflow.log_params({"model": params.model, "seed": params.seed, **params.hyperparameters()})
-        mlflow.log_metrics({f"test_{k}": float(v) for k, v in metrics.items()})
-        mlflow.set_tag("training_data_sha256", data_sha256)
-        info = mlflow.sklearn.log_model(
-            model,
-            name="model",
-            serialization_format="skops",
-            skops_trusted_types=list(TRUSTED_TYPES),
-            signature=infer_signature(example, model.predict(example)),
-            # Stated, not inferred: inference re-imports the model in a subprocess (~5 s).
-            pip_requirements=serving_requirements(),
-            registered_model_name=params.registered_model,
-        )
-    client = mlflow.MlflowClient()
-    version = str(info.registered_model_version)
-    try:
-        current = client.get_model_version_by_alias(params.registered_model, CHAMPION_ALIAS)
-        champion_rmse = client.get_run(current.run_id).data.metrics.get("test_rmse", math.inf)
-    except MlflowException:
-        current, champion_rmse = None, math.inf
-    promoted = metrics["rmse"] < champion_rmse
-    if promoted:
-        client.set_registered_model_alias(params.registered_model, CHAMPION_ALIAS, version)
-        log.info(
-            "version %s is the new champion: test RMSE %.4f beats %.4f",
-            version,
-            metrics["rmse"],
-            champion_rmse,
-        )
-    else:
-        log.info(
-            "champion stays version %s: its test RMSE %.4f is not beaten by %.4f",
-            current.version,
-            champion_rmse,
-            metrics["rmse"],
-        )
-    return {
-        "run_id": run.info.run_id,
-        "registered_model": params.registered_model,
-        "version": version,
-        "champion": promoted,
-    }
+def test_movies(test: pd.DataFrame) -> pd.DataFrame:
+    """The test split's raw movies, in its order: what the gate scores with both models."""
+    movies = pd.read_parquet(MOVIES_FILE).set_index("tconst")
+    return movies.loc[test["tconst"]].reset_index()
 
 
 def main() -> None:
@@ -225,12 +163,12 @@ def main() -> None:
         metrics["mae"],
         metrics["interval_coverage"],
     )
-
     payload = dump_model(model)
     data_sha256 = sha256_file(FEATURES_DIR / "train.parquet")
-    registry = log_to_mlflow(model, params, metrics, test[names].to_numpy()[:5], data_sha256)
-    card = model_card(params, payload, metrics, intervals, spec, data_sha256, registry)
+    card = model_card(params, payload, metrics, intervals, spec, data_sha256)
     write_serving_artifact(MODELS_DIR, payload, card)
+    run_params = {"model": params.model, "seed": params.seed, **params.hyperparameters()}
+    register(MODELS_DIR, test_movies(test), run_params, params.gate_min_rows)
 
 
 def model_card(
@@ -240,15 +178,16 @@ def model_card(
     intervals: dict[str, Any],
     spec: dict[str, Any],
     data_sha256: str,
-    registry: dict[str, Any],
 ) -> dict[str, Any]:
-    """models/model.json: what the service verifies, loads and reports."""
-    return {
+    """models/model.json: what the service verifies, loads and reports.
+
+    A pure function of the model and its inputs (no time, run id or registry version: those
+    are MLflow's), so `dvc repro` gives the same bytes anywhere, and model_id names it.
+    """
+    card = {
         "schema_version": MODEL_CARD_SCHEMA_VERSION,
         "name": params.registered_model,
-        "model_version": registry["version"],
         "model_type": params.model,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "params": {"seed": params.seed, **params.hyperparameters()},
         "metrics": metrics,
         "intervals": intervals,
@@ -259,9 +198,9 @@ def model_card(
             "trusted_types": list(TRUSTED_TYPES),
         },
         "training_data": {"sha256": data_sha256, "rows": metrics["n_train"]},
-        "mlflow": registry,
         "feature_spec": spec,
     }
+    return card | {"model_id": model_id(card)}
 
 
 def write_serving_artifact(folder: Path, payload: bytes, card: dict[str, Any]) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from stages.featurize import FeaturizeParams, featurize
 from stages.train import TrainParams, fit, model_card, write_serving_artifact
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
 OFFICIAL_SAMPLE = REPO_ROOT.parent / "shared" / "imdb" / "official-sample"
 
 BASICS_HEADER = (
@@ -118,10 +121,13 @@ def synthetic_movies(n: int = 1500, seed: int = 0):
     )
 
 
-def train_serving_artifact(folder: Path, movies=None, version: str = "7") -> Path:
+def train_serving_artifact(
+    folder: Path, movies=None, featurize_overrides: dict | None = None
+) -> Path:
     """A model card and artifact made by the pipeline's own featurize and train code."""
     # The project's own params; a small model and a larger calibration share keep it quick.
-    featurize_params = FeaturizeParams(**load_params("featurize", REPO_ROOT / "params.yaml"))
+    featurize_defaults = load_params("featurize", REPO_ROOT / "params.yaml")
+    featurize_params = FeaturizeParams(**featurize_defaults | (featurize_overrides or {}))
     train, test, spec = featurize(
         synthetic_movies() if movies is None else movies, featurize_params
     )
@@ -135,9 +141,7 @@ def train_serving_artifact(folder: Path, movies=None, version: str = "7") -> Pat
     )
     model, intervals, metrics = fit(train, test, spec["feature_names"], params)
     payload = dump_model(model)
-    registry = {"run_id": "0" * 32, "registered_model": "imdb-rating", "version": version}
-    registry["champion"] = True
-    card = model_card(params, payload, metrics, intervals, spec, "f" * 64, registry)
+    card = model_card(params, payload, metrics, intervals, spec, "f" * 64)
     folder.mkdir(parents=True, exist_ok=True)
     write_serving_artifact(folder, payload, card)
     return folder / "model.json"
@@ -146,6 +150,16 @@ def train_serving_artifact(folder: Path, movies=None, version: str = "7") -> Pat
 @pytest.fixture(scope="session")
 def model_card_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train_serving_artifact(tmp_path_factory.mktemp("model"))
+
+
+def model_id_of(card_path: Path) -> str:
+    return json.loads(card_path.read_text())["model_id"]
+
+
+@pytest.fixture(scope="session")
+def model_id(model_card_path: Path) -> str:
+    """The test model's identity, as the service reports it."""
+    return model_id_of(model_card_path)
 
 
 @pytest.fixture

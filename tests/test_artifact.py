@@ -1,9 +1,12 @@
-"""The serving artifact is loaded only when it is exactly what the model card pins."""
+"""The serving artifact is loaded only when it is exactly what the model card pins, and the
+same model always gives the same bytes and the same identity."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,9 @@ from imdb_rating.artifact import (
     ArtifactError,
     dump_model,
     load_verified_model,
+    model_id,
 )
+from tests.conftest import REPO_ROOT
 
 
 def write_pair(folder: Path, payload: bytes, **card_changes) -> Path:
@@ -27,6 +32,7 @@ def write_pair(folder: Path, payload: bytes, **card_changes) -> Path:
         "artifact": {"path": "model.skops", "sha256": hashlib.sha256(payload).hexdigest()},
         **card_changes,
     }
+    card["model_id"] = model_id(card)
     (folder / "model.json").write_text(json.dumps(card))
     return folder / "model.json"
 
@@ -76,3 +82,46 @@ def test_types_outside_the_trusted_list_are_refused(tmp_path: Path) -> None:
         dump_model(risky)
     with pytest.raises(ArtifactError, match="refusing untrusted types"):
         load_verified_model(write_pair(tmp_path, payload))
+
+
+DUMP_IN_A_NEW_PROCESS = """
+import hashlib, sys
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from imdb_rating.artifact import dump_model
+x, y = [[float(i % 7), float(i % 3)] for i in range(200)], [float(i % 5) for i in range(200)]
+for model in (HistGradientBoostingRegressor(max_iter=5, random_state=0),
+              RandomForestRegressor(3, random_state=0)):
+    print(hashlib.sha256(dump_model(model.fit(x, y))).hexdigest())
+"""
+
+
+def test_the_same_model_gives_the_same_bytes_in_every_process() -> None:
+    """skops names arrays after memory addresses and stamps the time: neither may leak in."""
+    digests = [
+        subprocess.run(
+            [sys.executable, "-c", DUMP_IN_A_NEW_PROCESS],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for _ in range(2)
+    ]
+    assert digests[0] == digests[1] and len(digests[0].split()) == 2
+
+
+def test_the_reproducible_archive_loads_the_same_model(tmp_path: Path, model) -> None:
+    loaded, _ = load_verified_model(write_pair(tmp_path, dump_model(model)))
+    rows = [[x / 10] for x in range(-5, 30)]
+    assert (loaded.predict(rows) == model.predict(rows)).all()
+
+
+def test_the_model_id_names_the_whole_card(tmp_path: Path, model) -> None:
+    card_path = write_pair(tmp_path, dump_model(model), intervals={"coverage": 0.8})
+    card = json.loads(card_path.read_text())
+    assert len(card["model_id"]) == 12
+    changed = card | {"intervals": {"coverage": 0.9}}  # same trees, other intervals
+    assert model_id(changed) != card["model_id"]
+    card_path.write_text(json.dumps(changed))
+    with pytest.raises(ArtifactError, match="does not match the card's content"):
+        load_verified_model(card_path)

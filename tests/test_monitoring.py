@@ -159,7 +159,7 @@ def test_alerts_cover_the_golden_signals_and_the_model_with_labels_and_runbooks(
         "imdb_http_requests_in_flight",  # saturation
         "imdb_model_loaded",
         "imdb_model_inference_seconds_bucket",
-        "imdb_model_created_timestamp_seconds",
+        "imdb_model_loaded_timestamp_seconds",
         "imdb_predicted_rating_sum",
         "imdb_input_psi",
         "imdb_drift_window_movies",
@@ -351,7 +351,7 @@ def test_dashboard_panels_query_prometheus_through_the_provisioned_uid() -> None
         "imdb_predicted_rating_bucket",
         "imdb_input_psi",
         "imdb_model_info",
-        "imdb_model_created_timestamp_seconds",
+        "imdb_model_loaded_timestamp_seconds",
         "imdb_batch_size_bucket",
         "ALERTS",
     ):

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from imdb_rating.artifact import load_verified_model
+from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -29,20 +30,31 @@ def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def test_repro_on_a_fresh_clone_rebuilds_model_and_metrics(repo_copy: Path) -> None:
+def test_repro_elsewhere_rebuilds_exactly_the_pinned_model_and_metrics(repo_copy: Path) -> None:
+    """A copy in another directory, on its own: `dvc repro` gives the very bytes dvc.lock pins
+    (git status stays clean), so the pinned model can be obtained anywhere."""
     dvc(repo_copy, "repro")
 
+    changed = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=repo_copy, capture_output=True, text=True, check=True
+    ).stdout
+    assert changed == "", f"dvc repro changed committed files:\n{changed}"
+    assert (repo_copy / "dvc.lock").read_text() == (REPO_ROOT / "dvc.lock").read_text()
     assert "up to date" in dvc(repo_copy, "status").stdout
     metrics = json.loads((repo_copy / "metrics" / "metrics.json").read_text())
     assert metrics["n_test"] > 1000
     assert metrics["rmse"] < metrics["baseline"]["rmse"]  # the lift over the original recipe
     assert 0.7 <= metrics["interval_coverage"] <= 0.9
     model, card = load_verified_model(repo_copy / "models" / "model.json")
-    assert card["mlflow"]["version"] == "1" and card["mlflow"]["champion"]
-    assert (repo_copy / "mlflow.db").is_file()
     for plot in ("predictions", "residuals", "importance"):
         assert (repo_copy / "metrics" / "plots" / f"{plot}.csv").stat().st_size > 100
     assert model.predict([[0.0] * len(card["feature_spec"]["feature_names"])]).shape == (1,)
+
+    import mlflow  # the run registered the model under its content identity
+
+    client = mlflow.MlflowClient(f"sqlite:///{repo_copy / 'mlflow.db'}")
+    version = client.get_model_version_by_alias("imdb-rating", "challenger")  # no champion yet
+    assert version.tags["model_id"] == card["model_id"]
 
 
 @pytest.mark.official_sample

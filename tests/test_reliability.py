@@ -26,7 +26,7 @@ def load_tools() -> None:
 
 @pytest.fixture(scope="module")
 def next_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_serving_artifact(tmp_path_factory.mktemp("next"), synthetic_movies(seed=9), "8")
+    return train_serving_artifact(tmp_path_factory.mktemp("next"), synthetic_movies(seed=9))
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from imdb_rating.artifact import ArtifactError, load_verified_model
 from imdb_rating.features import build_matrix
 from service.app import create_app
 from service.config import ServiceConfig
+from tests.conftest import model_id_of
 
 MOVIE = {
     "year": 1999,
@@ -59,16 +60,16 @@ def metric(client, name: str, **labels) -> float:
 # --- what is served -------------------------------------------------------------------------
 
 
-def test_index_links_every_endpoint(client) -> None:
+def test_index_links_every_endpoint(client, model_id: str) -> None:
     body = client.get("/").get_json()
-    assert body["service"] == "imdb-rating" and body["model_version"] == "7"
+    assert body["service"] == "imdb-rating" and body["model_id"] == model_id
     for path in body["links"].values():
         assert client.get(path).status_code in (200, 405)
 
 
-def test_liveness_and_readiness(client, app) -> None:
+def test_liveness_and_readiness(client, app, model_id: str) -> None:
     assert client.get("/health").get_json() == {"status": "ok"}
-    assert client.get("/ready").get_json() == {"status": "ready", "model_version": "7"}
+    assert client.get("/ready").get_json() == {"status": "ready", "model_id": model_id}
     holder = app.extensions.pop("model")
     try:
         response = client.get("/ready")
@@ -80,10 +81,9 @@ def test_liveness_and_readiness(client, app) -> None:
 def test_model_endpoint_describes_the_pinned_artifact(client, model_card_path: Path) -> None:
     card = json.loads(model_card_path.read_text())
     body = client.get("/model").get_json()
-    assert body["model_version"] == "7" and body["created_at"] == card["created_at"]
+    assert body["model_id"] == card["model_id"] == model_id_of(model_card_path)
     assert body["artifact_sha256"] == card["artifact"]["sha256"]
     assert body["training_data_sha256"] == card["training_data"]["sha256"]
-    assert body["mlflow"]["run_id"] == card["mlflow"]["run_id"]
     assert body["features"] == card["feature_spec"]["feature_names"]
     assert body["metrics"]["rmse"] == card["metrics"]["rmse"]
     assert body["crew_inputs"] == ["directors", "writers"]
@@ -92,7 +92,9 @@ def test_model_endpoint_describes_the_pinned_artifact(client, model_card_path: P
 # --- predictions ----------------------------------------------------------------------------
 
 
-def test_predict_returns_the_models_rating_with_an_interval(client, model_card_path) -> None:
+def test_predict_returns_the_models_rating_with_an_interval(
+    client, model_card_path, model_id: str
+) -> None:
     response = post(client, "/predict", MOVIE)
     assert response.status_code == 200
     body = response.get_json()
@@ -100,7 +102,7 @@ def test_predict_returns_the_models_rating_with_an_interval(client, model_card_p
     columns = {name: [value] for name, value in MOVIE.items()}
     expected = model.predict(build_matrix(columns, card["feature_spec"]))[0]
     assert body["rating"] == pytest.approx(expected, abs=1e-3)
-    assert body["model_version"] == "7"
+    assert body["model_id"] == model_id
     interval = body["interval"]
     assert interval["low"] < body["rating"] < interval["high"]
     assert interval["coverage"] == 0.8
@@ -120,10 +122,10 @@ def test_optional_fields_may_be_omitted(client) -> None:
     assert 1 <= response.get_json()["rating"] <= 10
 
 
-def test_batch_keeps_request_order_and_matches_single_predictions(client) -> None:
+def test_batch_keeps_request_order_and_matches_single_predictions(client, model_id) -> None:
     movies = [{**MOVIE, "num_votes": votes} for votes in (60, 1_000, 80_000)]
     body = post(client, "/predict/batch", {"movies": movies}).get_json()
-    assert body["count"] == 3 and body["model_version"] == "7"
+    assert body["count"] == 3 and body["model_id"] == model_id
     singles = [post(client, "/predict", movie).get_json()["rating"] for movie in movies]
     assert [p["rating"] for p in body["predictions"]] == singles
 
@@ -235,12 +237,12 @@ def test_unknown_paths_and_methods_are_json_404_and_405(client) -> None:
 # --- metrics --------------------------------------------------------------------------------
 
 
-def test_prediction_metrics_count_movies_and_timings(client) -> None:
-    before = metric(client, "imdb_predictions_total", endpoint="predict_batch", model_version="7")
+def test_prediction_metrics_count_movies_and_timings(client, model_id: str) -> None:
+    before = metric(client, "imdb_predictions_total", endpoint="predict_batch", model_id=model_id)
     batches_before = metric(client, "imdb_batch_size_count")
     post(client, "/predict/batch", {"movies": [MOVIE] * 4})
     assert (
-        metric(client, "imdb_predictions_total", endpoint="predict_batch", model_version="7")
+        metric(client, "imdb_predictions_total", endpoint="predict_batch", model_id=model_id)
         == before + 4
     )
     assert metric(client, "imdb_batch_size_count") == batches_before + 1
@@ -264,7 +266,10 @@ def test_model_gauges_describe_the_served_model(client, model_card_path) -> None
     card = json.loads(model_card_path.read_text())
     assert metric(client, "imdb_model_loaded") == 1
     assert (
-        metric(client, "imdb_model_info", model_version="7", sha256=card["artifact"]["sha256"]) == 1
+        metric(
+            client, "imdb_model_info", model_id=card["model_id"], sha256=card["artifact"]["sha256"]
+        )
+        == 1
     )
     assert metric(client, "imdb_model_test_metric", metric="rmse") == pytest.approx(
         card["metrics"]["rmse"]

@@ -25,7 +25,7 @@ def workers_that_predicted(service) -> set[str]:
     return pids
 
 
-def test_counters_aggregate_across_workers(gunicorn_service) -> None:
+def test_counters_aggregate_across_workers(gunicorn_service, model_id: str) -> None:
     url = gunicorn_service.url
     batch = {"movies": [MOVIE] * 1000}
     batches = 0
@@ -40,11 +40,11 @@ def test_counters_aggregate_across_workers(gunicorn_service) -> None:
     for _ in range(sent):
         http_json(url + "/predict", MOVIE)
 
-    key = 'imdb_predictions_total{endpoint="predict",model_version="7"}'
+    key = f'imdb_predictions_total{{endpoint="predict",model_id="{model_id}"}}'
     for _ in range(6):  # whichever worker answers the scrape reports the service's totals
         samples = scrape_metrics(url)
         assert samples[key] == sent
-        batch_key = 'imdb_predictions_total{endpoint="predict_batch",model_version="7"}'
+        batch_key = f'imdb_predictions_total{{endpoint="predict_batch",model_id="{model_id}"}}'
         assert samples[batch_key] == batches * 1000
         requests = [
             v
@@ -61,5 +61,5 @@ def test_counters_aggregate_across_workers(gunicorn_service) -> None:
 
 def test_predictions_through_gunicorn_match_the_api_contract(gunicorn_service) -> None:
     body = http_json(gunicorn_service.url + "/predict", MOVIE)
-    assert set(body) == {"rating", "interval", "model_version"}
+    assert set(body) == {"rating", "interval", "model_id"}
     assert 1 <= body["interval"]["low"] <= body["rating"] <= body["interval"]["high"] <= 10

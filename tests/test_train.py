@@ -1,11 +1,11 @@
-"""train: honest prediction intervals, serving-ready models, and the champion alias rule."""
+"""train: honest prediction intervals and serving-ready models (the registry: test_registry)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.ensemble import RandomForestRegressor
 
 from imdb_rating.intervals import half_widths
 from stages.train import (
@@ -14,7 +14,6 @@ from stages.train import (
     conformal_quantile,
     fit,
     for_serving,
-    log_to_mlflow,
 )
 
 NAMES = ["log_votes", "signal"]
@@ -27,6 +26,7 @@ def make_params(model: str = "hist_gradient_boosting") -> TrainParams:
         calibration_size=0.2,
         interval_coverage=0.8,
         registered_model="imdb-rating-test",
+        gate_min_rows=200,
         hist_gradient_boosting={"max_iter": 50},
         random_forest={"n_estimators": 10},
     )
@@ -79,28 +79,3 @@ def test_forests_predict_on_one_thread_when_served() -> None:
 def test_unknown_model_name_is_refused() -> None:
     with pytest.raises(ValueError, match=r"train\.model 'svm'"):
         make_params("svm").hyperparameters()
-
-
-@pytest.mark.slow
-def test_champion_alias_moves_only_to_a_better_model(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.chdir(tmp_path)  # artifacts of the sqlite store land in ./mlruns
-    model = HistGradientBoostingRegressor(max_iter=5).fit([[0.0], [1.0]], [5.0, 6.0])
-    example = np.array([[0.5]])
-
-    def register(rmse: float) -> dict:
-        return log_to_mlflow(model, make_params(), {"rmse": rmse}, example, "sha")
-
-    first = register(0.60)
-    worse = register(0.70)
-    better = register(0.55)
-    assert [first["champion"], worse["champion"], better["champion"]] == [True, False, True]
-    assert [first["version"], worse["version"], better["version"]] == ["1", "2", "3"]
-
-    import mlflow
-
-    client = mlflow.MlflowClient()
-    champion = client.get_model_version_by_alias("imdb-rating-test", "champion")
-    assert str(champion.version) == "3" and champion.run_id == better["run_id"]
-    loaded = mlflow.pyfunc.load_model("models:/imdb-rating-test@champion")
-    assert loaded.predict(example).shape == (1,)

@@ -28,7 +28,7 @@ def index():
         {
             "service": "imdb-rating",
             "version": __version__,
-            "model_version": current_app.extensions["model"].current.predictor.version,
+            "model_id": current_app.extensions["model"].current.predictor.model_id,
             "links": {
                 "predict": "/predict",
                 "predict_batch": "/predict/batch",
@@ -81,8 +81,8 @@ def ready():
     """
     holder = current_app.extensions.get("model")
     if holder is None:
-        return json_response({"status": "unavailable", "model_version": None}, status=503)
-    return json_response({"status": "ready", "model_version": holder.current.predictor.version})
+        return json_response({"status": "unavailable", "model_id": None}, status=503)
+    return json_response({"status": "ready", "model_id": holder.current.predictor.model_id})
 
 
 @blueprint.get("/model")
@@ -90,7 +90,7 @@ def model():
     """The served model.
     ---
     get:
-      summary: Version, metrics, features, hashes and registry entry of the served model
+      summary: Identity, metrics, features and hashes of the served model
       tags: [meta]
       responses:
         200:

@@ -25,12 +25,11 @@ def _score(
     current_app.extensions["telemetry"].record(
         endpoint, predictor, served.drift, result.ratings, seconds, columns
     )
-    ratings = result.ratings.round(3).tolist()
     coverage = predictor.coverage
     return [
         {"rating": rating, "interval": {"low": low, "high": high, "coverage": coverage}}
         for rating, low, high in zip(
-            ratings, result.lows.round(3).tolist(), result.highs.round(3).tolist(), strict=True
+            result.ratings.tolist(), result.lows.tolist(), result.highs.tolist(), strict=True
         )
     ]
 
@@ -61,7 +60,7 @@ def predict():
     served = current_app.extensions["model"].current  # one model for the whole request
     movie = served.movie.load(json_body())
     prediction = _score(served, "predict", [movie])[0]
-    prediction["model_version"] = served.predictor.version
+    prediction["model_id"] = served.predictor.model_id
     return json_response(prediction)
 
 
@@ -94,7 +93,7 @@ def predict_batch():
     predictions = _score(served, "predict_batch", movies)
     return json_response(
         {
-            "model_version": served.predictor.version,
+            "model_id": served.predictor.model_id,
             "count": len(predictions),
             "predictions": predictions,
         }

@@ -1,8 +1,9 @@
-"""The served model: loaded once at start from a verified artifact, then only predicting.
+"""The model as it serves: loaded once from a verified artifact, then only predicting.
 
-Imports nothing of the training stack (no MLflow, no DVC): the skops artifact is checked
-against the sha256 pinned in model.json, flattened for fast prediction, and described by the
-feature spec that training wrote.
+Used by the Flask service and by the MLflow pyfunc (imdb_rating.pyfunc), so both answer a
+movie with the same rating and interval. Imports nothing of the training stack (no MLflow, no
+DVC): the skops artifact is checked against the sha256 pinned in model.json, flattened for fast
+prediction, and described by the feature spec that training wrote.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from imdb_rating.intervals import INTERVAL_FEATURE, half_widths
 from imdb_rating.trees import flatten
 
 RATING_RANGE = (1.0, 10.0)
+# Ratings are published to a tenth; three decimals keep the model's ranking without noise.
+DECIMALS = 3
 
 
 def _clip(values: np.ndarray) -> np.ndarray:
@@ -29,6 +32,8 @@ def _clip(values: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Predictions:
+    """Ratings and their interval bounds, rounded to DECIMALS, one per movie."""
+
     ratings: np.ndarray
     lows: np.ndarray
     highs: np.ndarray
@@ -39,12 +44,12 @@ class Predictor:
         model, card = load_verified_model(card_path)
         self.card = card
         self.spec: dict[str, Any] = card["feature_spec"]
-        self.version: str = str(card["model_version"])
+        self.model_id: str = card["model_id"]
         self.coverage: float = card["intervals"]["coverage"]
         self._flat = flatten(model)
         self._votes_column = self.spec["feature_names"].index(INTERVAL_FEATURE)
         optional = [name for name in INPUT_DEFAULTS if name not in CREW_ROLES]
-        self._input_fields = ["year", "num_votes", *optional, *self.crew_roles]
+        self.input_fields = ["year", "num_votes", *optional, *self.crew_roles]
 
     @property
     def genres(self) -> list[str]:
@@ -56,22 +61,25 @@ class Predictor:
 
     def columns(self, movies: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
         """Validated movies (schema output: every field present) as `build_matrix` columns."""
-        return {name: [movie[name] for movie in movies] for name in self._input_fields}
+        return {name: [movie[name] for movie in movies] for name in self.input_fields}
 
     def predict(self, columns: Mapping[str, Sequence[Any]]) -> Predictions:
         features = build_matrix(columns, self.spec)
         ratings = _clip(self._flat.predict(features))
         half = half_widths(self.card["intervals"], features[:, self._votes_column])
-        return Predictions(ratings=ratings, lows=_clip(ratings - half), highs=_clip(ratings + half))
+        return Predictions(
+            ratings=ratings.round(DECIMALS),
+            lows=_clip(ratings - half).round(DECIMALS),
+            highs=_clip(ratings + half).round(DECIMALS),
+        )
 
     def describe(self) -> dict[str, Any]:
         """What is being served, for GET /model."""
         card = self.card
         return {
             "name": card["name"],
-            "model_version": self.version,
+            "model_id": self.model_id,
             "model_type": card["model_type"],
-            "created_at": card["created_at"],
             "metrics": card["metrics"],
             "features": self.spec["feature_names"],
             "genres": self.genres,
@@ -79,9 +87,4 @@ class Predictor:
             "interval": {"coverage": self.coverage, "method": card["intervals"]["method"]},
             "training_data_sha256": card["training_data"]["sha256"],
             "artifact_sha256": card["artifact"]["sha256"],
-            "mlflow": {
-                "run_id": card["mlflow"]["run_id"],
-                "registered_model": card["mlflow"]["registered_model"],
-                "version": card["mlflow"]["version"],
-            },
         }

@@ -1,0 +1,259 @@
+"""MLflow for the pipeline: the train stage's run and registered version, the champion gate,
+and promotion. Not a stage itself: `stages.train` and `make promote` call it.
+
+- Identity: each version is tagged with its model's `model_id` (a hash of the model card, the
+  same on every machine; a registry's version number is local to one tracking store), the
+  training data's hash, the git commit and the params.
+- The gate (MLflow's alias pattern): the current `champion`'s own artifact scores the new
+  model's test movies, keeping only those the champion's own split held out of its training,
+  and both RMSEs on those same rows are logged. A better new version gets the alias
+  `challenger`. Nothing is ever decided on RMSEs measured on different rows.
+- Promotion: `champion` moves only to the version whose model_id is the one pinned in
+  models/model.json, so the alias always names what main deploys.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imdb_rating.artifact import ArtifactError, read_model_card
+from imdb_rating.predictor import Predictor
+from stages.common import REPO_ROOT, StageError, regression_metrics
+from stages.featurize import as_columns, split_mask
+
+log = logging.getLogger("stages.registry")
+
+EXPERIMENT = "imdb-rating"
+CHAMPION, CHALLENGER = "champion", "challenger"
+# What `mlflow models serve` needs besides MLflow itself to load the pyfunc.
+SERVING_PACKAGES = ("mlflow", "numba", "numpy", "pandas", "scikit-learn", "skops")
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
+
+
+def _client():
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow  # heavy (~0.8 s): only on the training and promotion paths
+
+    mlflow.set_tracking_uri(tracking_uri())
+    return mlflow, mlflow.MlflowClient()
+
+
+def git_commit() -> str:
+    """HEAD's commit, with `-dirty` when the working tree differs (e.g. a `dvc exp run -S`)."""
+
+    def git(*args: str) -> str:
+        result = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        )
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return "unknown"
+    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The new model against the champion on the same rows (RMSEs are None when not scored)."""
+
+    verdict: str  # "better", "not better", "no champion" or "no comparison"
+    reason: str
+    rows: int = 0
+    challenger_rmse: float | None = None
+    champion_rmse: float | None = None
+
+    @property
+    def earns_challenger(self) -> bool:
+        return self.verdict in ("better", "no champion")
+
+
+def rmse_on(predictor: Predictor, movies: pd.DataFrame) -> float:
+    """RMSE of the served predictions (the service's own path) against the movies' ratings."""
+    predicted = predictor.predict(as_columns(movies)).ratings
+    return regression_metrics(movies["rating"].to_numpy(), predicted)["rmse"]
+
+
+def held_out_by(spec: dict[str, Any], tconsts: pd.Series) -> np.ndarray:
+    """Rows a model with this feature spec cannot have trained on: its split is a hash of the
+    tconst, so a row its split puts in test was never in its train split, whatever its data."""
+    split = spec["split"]
+    return split_mask(tconsts, split["test_size"], split["seed"])
+
+
+def compare(
+    challenger: Predictor, champion: Predictor | None, test_movies: pd.DataFrame, min_rows: int
+) -> GateResult:
+    """The gate's verdict; `test_movies` is the new model's test split, raw fields + rating."""
+    if champion is None:
+        return GateResult("no champion", "no version has the alias champion yet")
+    if "split" not in champion.spec:
+        return GateResult("no comparison", "the champion's card does not record its split")
+    rows = test_movies[held_out_by(champion.spec, test_movies["tconst"])]
+    if len(rows) < min_rows:
+        return GateResult(
+            "no comparison",
+            f"only {len(rows)} of {len(test_movies)} test movies are held out of both models'"
+            f" training (train.gate_min_rows is {min_rows})",
+            rows=len(rows),
+        )
+    try:
+        champion_rmse = rmse_on(champion, rows)
+    except (KeyError, ValueError) as error:  # e.g. inputs the champion's features lack
+        return GateResult("no comparison", f"the champion cannot score these movies ({error})")
+    challenger_rmse = rmse_on(challenger, rows)
+    verdict = "better" if challenger_rmse < champion_rmse else "not better"
+    return GateResult(
+        verdict,
+        f"on {len(rows)} of {len(test_movies)} test movies held out of both models' training",
+        rows=len(rows),
+        challenger_rmse=challenger_rmse,
+        champion_rmse=champion_rmse,
+    )
+
+
+def _champion(mlflow, client, name: str) -> tuple[Any, Predictor | None, str]:
+    """The champion version and its predictor, loaded from its own registered artifact."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None, None, "no version has the alias champion yet"
+    folder = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{name}/{version.version}", dst_path=tempfile.mkdtemp()
+    )
+    try:
+        return version, Predictor(Path(folder) / "artifacts" / "model.json"), ""
+    except (ArtifactError, FileNotFoundError, KeyError) as error:
+        return version, None, f"version {version.version}'s artifact cannot be loaded ({error})"
+
+
+def serving_requirements() -> list[str]:
+    return [f"{name}=={installed_version(name)}" for name in SERVING_PACKAGES]
+
+
+def input_example(test_movies: pd.DataFrame, fields: list[str]) -> pd.DataFrame:
+    """A few real movies in the signature's form (lists for genres and crew)."""
+    example = pd.DataFrame(as_columns(test_movies.head(3)))[fields]
+    return example.astype({"runtime_minutes": "float64"})
+
+
+def register(
+    models_dir: Path, test_movies: pd.DataFrame, run_params: dict[str, Any], min_rows: int
+) -> dict[str, Any]:
+    """Log the train run, register the model as a pyfunc version, run the gate.
+
+    Returns what the train stage logs: the run id, the version and the gate's result.
+    """
+    from imdb_rating import pyfunc
+
+    mlflow, client = _client()
+    card = read_model_card(models_dir / "model.json")
+    challenger = Predictor(models_dir / "model.json")
+    name = card["name"]
+    tags = {
+        "model_id": card["model_id"],
+        "training_data_sha256": card["training_data"]["sha256"],
+        "git_commit": git_commit(),
+        "params": json.dumps(card["params"], sort_keys=True),
+    }
+    mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run(tags=tags) as run:
+        mlflow.log_params(run_params)
+        mlflow.log_metrics(
+            {f"test_{k}": float(v) for k, v in card["metrics"].items() if isinstance(v, float)}
+        )
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=pyfunc.__file__,
+            artifacts={
+                pyfunc.CARD_ARTIFACT: str(models_dir / "model.json"),
+                pyfunc.SKOPS_ARTIFACT: str(models_dir / "model.skops"),
+            },
+            code_paths=[str(REPO_ROOT / "imdb_rating")],
+            signature=pyfunc.signature(challenger.crew_roles),
+            input_example=input_example(test_movies, challenger.input_fields),
+            # Stated, not inferred: inference re-imports the model in a subprocess (~5 s).
+            pip_requirements=serving_requirements(),
+            registered_model_name=name,
+        )
+        version = str(info.registered_model_version)
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+        champion_version, champion, why_not = _champion(mlflow, client, name)
+        if champion_version is not None and champion is None:
+            result = GateResult("no comparison", why_not)
+        else:
+            result = compare(challenger, champion, test_movies, min_rows)
+        mlflow.set_tags(
+            {
+                "gate_verdict": result.verdict,
+                "gate_reason": result.reason,
+                "gate_champion_version": getattr(champion_version, "version", ""),
+                "gate_champion_model_id": champion.model_id if champion else "",
+            }
+        )
+        if result.challenger_rmse is not None:
+            mlflow.log_metrics(
+                {
+                    "gate_rows": result.rows,
+                    "gate_challenger_rmse": result.challenger_rmse,
+                    "gate_champion_rmse": result.champion_rmse,
+                }
+            )
+    describe = f"version {version} (model {card['model_id']})"
+    if result.earns_challenger:
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        describe += f" is the new {CHALLENGER}"
+    else:
+        describe += " gets no alias"
+    rmses = ""
+    if result.challenger_rmse is not None:
+        rmses = f": test RMSE {result.challenger_rmse:.4f} vs champion {result.champion_rmse:.4f}"
+    log.info("%s (%s%s, %s)", describe, result.verdict, rmses, result.reason)
+    return {"run_id": run.info.run_id, "version": version, "gate": result}
+
+
+def promote(name: str, card_path: Path, version: str | None = None) -> str:
+    """Move `champion` to the version whose model_id is the one `card_path` pins.
+
+    `version` names the version to promote; by default the newest one with the pinned id.
+    Raises StageError (one line) for a version of another model, or when none has the id.
+    """
+    try:
+        pinned = read_model_card(card_path)["model_id"]
+    except ArtifactError as error:
+        raise StageError(str(error)) from None
+    _, client = _client()
+    if version is None:
+        found = client.search_model_versions(f"name = '{name}' and tag.model_id = '{pinned}'")
+        if not found:
+            raise StageError(
+                f"no version of {name} at {tracking_uri()} has model_id {pinned}"
+                " (the train stage registers it: run `dvc repro` with this tracking URI)"
+            )
+        version = str(max(int(found_version.version) for found_version in found))
+    candidate = client.get_model_version(name, version)
+    identity = candidate.tags.get("model_id")
+    if identity != pinned:
+        raise StageError(
+            f"refusing to promote {name} version {version}: its model_id {identity} is not"
+            f" the pinned {pinned} ({card_path})"
+        )
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return f"{name} version {version} (model {pinned}) is now {CHAMPION}"

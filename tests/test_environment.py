@@ -1,0 +1,107 @@
+"""The environment is an input too: exact, hashed locks that `make install` and the image
+install from, that still satisfy setup.cfg's ranges, and a vulnerability gate on them."""
+
+from __future__ import annotations
+
+import configparser
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.conftest import REPO_ROOT
+from tools.audit import Finding, parse
+
+DEV_LOCK = REPO_ROOT / "requirements" / "dev.txt"
+SERVICE_LOCK = REPO_ROOT / "requirements" / "service.txt"
+
+
+def lock_pins(path: Path) -> dict[str, tuple[str, int]]:
+    """A pip-compile lock as name -> (version, number of hashes)."""
+    pins = {}
+    for line in path.read_text().replace("\\\n", " ").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            requirement, *hashes = line.split("--hash=sha256:")
+            name, _, pinned = requirement.strip().partition("==")
+            pins[canonicalize_name(name)] = (pinned, len(hashes))
+    return pins
+
+
+def setup_cfg_requirements() -> dict[str, list[Requirement]]:
+    config = configparser.ConfigParser()
+    config.read(REPO_ROOT / "setup.cfg")
+    groups = {"install_requires": config["options"]["install_requires"]}
+    groups |= dict(config["options.extras_require"])
+    return {
+        group: [Requirement(line) for line in text.strip().splitlines() if line.strip()]
+        for group, text in groups.items()
+    }
+
+
+@pytest.mark.parametrize("lock", [DEV_LOCK, SERVICE_LOCK], ids=["dev", "service"])
+def test_every_locked_package_is_pinned_exactly_with_hashes(lock: Path) -> None:
+    pins = lock_pins(lock)
+    assert len(pins) > 20
+    loose = {name: pin for name, pin in pins.items() if not pin[0] or pin[1] == 0}
+    assert not loose, f"{lock.name}: pins without an exact version or a hash: {loose}"
+
+
+def test_the_locks_satisfy_setup_cfg_and_the_service_lock_is_the_dev_locks_subset() -> None:
+    """Editing setup.cfg without `make lock` shows here; tests run what the image ships."""
+    dev, service = lock_pins(DEV_LOCK), lock_pins(SERVICE_LOCK)
+    for group, requirements in setup_cfg_requirements().items():
+        for requirement in requirements:
+            name = canonicalize_name(requirement.name)
+            assert name in dev, f"{group}: {requirement} is not in {DEV_LOCK.name}: make lock"
+            assert requirement.specifier.contains(dev[name][0]), (group, requirement, dev[name])
+    assert {name: pin[0] for name, pin in service.items()}.items() <= {
+        name: pin[0] for name, pin in dev.items()
+    }.items()
+    assert not service.keys() & {"mlflow", "dvc", "pandas", "pyarrow", "pytest"}
+
+
+def test_make_install_installed_exactly_the_dev_lock() -> None:
+    mismatched = {}
+    for name, (pinned, _) in lock_pins(DEV_LOCK).items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            installed = None
+        if installed != pinned:
+            mismatched[name] = (pinned, installed)
+    assert not mismatched, f"installed versions differ from {DEV_LOCK.name}: {mismatched}"
+
+
+def pip_audit_output(*dependencies: dict) -> dict:
+    return {"dependencies": list(dependencies), "fixes": []}
+
+
+def test_the_audit_fails_on_a_finding_that_has_a_fixed_version() -> None:
+    report = parse(
+        pip_audit_output(
+            {"name": "flask", "version": "3.1.3", "vulns": []},
+            {
+                "name": "jinja2",
+                "version": "3.1.4",
+                "vulns": [{"id": "GHSA-q2x7-8rv6-6q7h", "fix_versions": ["3.1.5"]}],
+            },
+        )
+    )
+    assert report.findings == [Finding("jinja2", "3.1.4", "GHSA-q2x7-8rv6-6q7h", ("3.1.5",))]
+    assert report.exit_status == 1
+
+
+def test_the_audit_reports_but_does_not_gate_findings_without_a_fix() -> None:
+    unfixed = {"id": "PYSEC-0000-1", "fix_versions": []}
+    report = parse(pip_audit_output({"name": "x", "version": "1.0", "vulns": [unfixed]}))
+    assert len(report.findings) == 1 and report.exit_status == 0
+
+
+def test_the_audit_fails_when_a_package_could_not_be_audited() -> None:
+    skipped = {"name": "requests", "skip_reason": "Dependency not found on PyPI"}
+    report = parse(pip_audit_output(skipped))
+    assert report.exit_status == 2 and report.not_audited == [
+        "requests: Dependency not found on PyPI"
+    ]

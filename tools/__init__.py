@@ -1,0 +1,1 @@
+"""Commands engineers run around the pipeline (not DVC stages): `python -m tools.<name>`."""
