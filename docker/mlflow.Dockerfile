@@ -1,9 +1,16 @@
 # The MLflow tracking server of the compose stack, at the project's MLflow version, with the
-# Prometheus exporter its --expose-prometheus flag needs. --allowed-hosts admits the compose
-# service name, so Prometheus (Host: mlflow:5000) and the api's clients are not refused.
+# Prometheus exporter its --expose-prometheus flag needs, psycopg (a PostgreSQL backend store)
+# and boto3 (artifacts on S3). --allowed-hosts admits the compose service name, so Prometheus
+# (Host: mlflow:5000) and the api's clients are not refused.
+# The stores come from the environment (read by `mlflow server` itself). The defaults make the
+# image start alone: sqlite and artifacts under /mlflow. The team's stack (compose.yaml) sets
+# MLFLOW_BACKEND_STORE_URI=postgresql+psycopg://… and MLFLOW_ARTIFACTS_DESTINATION=s3://….
 FROM python:3.11-slim
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MLFLOW_BACKEND_STORE_URI=sqlite:////mlflow/mlflow.db \
+    MLFLOW_ARTIFACTS_DESTINATION=/mlflow/artifacts
 RUN pip install --no-cache-dir mlflow==3.17.2 prometheus-flask-exporter==0.23.2 \
+        "psycopg[binary]==3.3.9" boto3==1.43.117 \
     && groupadd --system --gid 10002 mlflow \
     && useradd --system --uid 10002 --gid mlflow --create-home mlflow \
     && mkdir /mlflow && chown mlflow:mlflow /mlflow
@@ -12,8 +19,6 @@ WORKDIR /mlflow
 EXPOSE 5000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:5000/health', timeout=2)"]
-CMD ["mlflow", "server", "--host", "0.0.0.0", "--port", "5000", \
-     "--backend-store-uri", "sqlite:////mlflow/mlflow.db", \
-     "--artifacts-destination", "/mlflow/artifacts", "--serve-artifacts", \
+CMD ["mlflow", "server", "--host", "0.0.0.0", "--port", "5000", "--serve-artifacts", \
      "--expose-prometheus", "/tmp/mlflow-metrics", "--workers", "2", \
      "--allowed-hosts", "mlflow,mlflow:5000,localhost,localhost:5000,127.0.0.1,127.0.0.1:5000"]

@@ -20,6 +20,9 @@ from stages.common import load_params
 from stages.featurize import FeaturizeParams, featurize
 from stages.train import TrainParams, fit, model_card, write_serving_artifact
 
+# The team's shared servers (S3, PostgreSQL, MLflow) as fixtures.
+pytest_plugins = ["tests.servers"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 OFFICIAL_SAMPLE = REPO_ROOT.parent / "shared" / "imdb" / "official-sample"
@@ -72,21 +75,30 @@ def repo_files() -> list[str]:
     return [name for name in listed.split("\0") if name and (REPO_ROOT / name).is_file()]
 
 
-@pytest.fixture
-def repo_copy(tmp_path: Path) -> Path:
-    """A fresh git repository holding the project's files, with the sample data in place."""
-    target = tmp_path / "repo"
+def git(repo: Path, *args: str) -> None:
+    """git in `repo` with a fixed identity (a test machine may have none)."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    subprocess.run(["git", *args], cwd=repo, check=True, env=env)
+
+
+def copy_repository(target: Path) -> Path:
+    """A fresh git repository at `target` holding the project's files, with the sample data
+    in place."""
     for name in repo_files():
         destination = target / name
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / name, destination)
     shutil.copytree(REPO_ROOT / "data" / "sample", target / "data" / "sample")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
-    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    for command in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"]):
-        subprocess.run(command, cwd=target, check=True, env=env)
-    subprocess.run(["git", "commit", "-qm", "copy"], cwd=target, check=True, env=env)
+    git(target, "init", "-q", "-b", "main")
+    git(target, "add", "-A")
+    git(target, "commit", "-qm", "copy")
     return target
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    return copy_repository(tmp_path / "repo")
 
 
 def synthetic_movies(n: int = 1500, seed: int = 0):

@@ -239,9 +239,101 @@ def test_alertmanager_gets_the_secret_files_its_receivers_read() -> None:
         assert "environment" in COMPOSE["secrets"][name] or "file" in COMPOSE["secrets"][name]
 
 
-def test_no_default_password_in_compose() -> None:
-    password = COMPOSE["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
-    assert password.startswith("${") and ":?" in password  # required from the environment
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|ACCESS_KEY")
+
+
+def test_no_secret_has_a_default_in_compose() -> None:
+    secrets = {
+        (name, key): value
+        for name, service in COMPOSE["services"].items()
+        for key, value in service.get("environment", {}).items()
+        if SECRET_NAME.search(key)
+    }
+    assert len(secrets) >= 8  # grafana, postgres, mlflow, s3, s3-bucket
+    for (name, key), value in secrets.items():
+        # `${VAR:?message}`: compose refuses to start without it.
+        assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", value), f"{name}: {key}={value}"
+
+
+def one_shot_services() -> set[str]:
+    """Services others wait for to exit successfully (setup jobs, not servers)."""
+    return {
+        dependency
+        for service in COMPOSE["services"].values()
+        for dependency, rule in service.get("depends_on", {}).items()
+        if rule["condition"] == "service_completed_successfully"
+    }
+
+
+def test_every_server_has_a_healthcheck_and_restarts_and_one_shot_jobs_do_not() -> None:
+    jobs = one_shot_services()
+    assert jobs == {"s3-bucket"}
+    for name, service in COMPOSE["services"].items():
+        if name in jobs:
+            assert service["restart"] == "no" and "healthcheck" not in service, name
+        else:
+            assert service["healthcheck"]["test"][0] == "CMD", name
+            assert service["restart"] == "unless-stopped", name
+
+
+def test_dependencies_wait_for_health_or_successful_completion() -> None:
+    for name, service in COMPOSE["services"].items():
+        depends_on = service.get("depends_on", {})
+        assert isinstance(depends_on, dict), f"{name}: depends_on without conditions"
+        for dependency, rule in depends_on.items():
+            if rule["condition"] == "service_healthy":
+                assert "healthcheck" in COMPOSE["services"][dependency], f"{name} -> {dependency}"
+            else:
+                assert rule["condition"] == "service_completed_successfully", name
+    mlflow_needs = COMPOSE["services"]["mlflow"]["depends_on"]
+    assert set(mlflow_needs) == {"postgres", "s3-bucket"}
+    assert COMPOSE["services"]["s3-bucket"]["depends_on"]["s3"]["condition"] == "service_healthy"
+
+
+def test_stateful_services_keep_their_data_in_named_volumes() -> None:
+    named = {
+        volume.split(":")[0]: (name, volume.split(":")[1])
+        for name, service in COMPOSE["services"].items()
+        for volume in service.get("volumes", [])
+        if not volume.startswith(".")
+    }
+    assert set(named) == set(COMPOSE["volumes"])  # every named volume declared, none unused
+    assert named["postgres-data"] == ("postgres", "/var/lib/postgresql/data")  # image's PGDATA
+    s3 = COMPOSE["services"]["s3"]
+    assert named["s3-data"] == ("s3", s3["command"][s3["command"].index("server") + 1])
+
+
+def test_mlflow_uses_the_compose_postgres_and_the_bucket_of_the_dvc_remote() -> None:
+    services = COMPOSE["services"]
+    mlflow, postgres = services["mlflow"]["environment"], services["postgres"]["environment"]
+    store = re.fullmatch(
+        r"postgresql\+psycopg://(\w+)@postgres:5432/(\w+)", mlflow["MLFLOW_BACKEND_STORE_URI"]
+    )
+    assert store and store.groups() == (postgres["POSTGRES_USER"], postgres["POSTGRES_DB"])
+    assert mlflow["PGPASSWORD"] == postgres["POSTGRES_PASSWORD"]  # the same variable
+    assert mlflow["MLFLOW_S3_ENDPOINT_URL"] == f"http://s3:{published_port('s3')}"
+    for key, minio_key in (("AWS_ACCESS_KEY_ID", "MINIO_ROOT_USER"),
+                           ("AWS_SECRET_ACCESS_KEY", "MINIO_ROOT_PASSWORD")):  # fmt: skip
+        assert mlflow[key] == services["s3"]["environment"][minio_key]
+    dvc_remote = re.search(r"url = s3://([\w-]+)/", (REPO_ROOT / ".dvc/config").read_text())
+    bucket = dvc_remote.group(1)
+    assert mlflow["MLFLOW_ARTIFACTS_DESTINATION"].startswith(f"s3://{bucket}/")
+    assert services["s3-bucket"]["command"][-1].endswith(f"mc mb --ignore-existing team/{bucket}")
+
+
+def test_the_mlflow_image_takes_its_stores_from_the_environment_with_embedded_defaults() -> None:
+    [stage] = parse_dockerfile(REPO_ROOT / "docker" / "mlflow.Dockerfile")
+    env = env_of(stage)
+    assert env["MLFLOW_BACKEND_STORE_URI"].startswith("sqlite:////mlflow/")  # starts alone
+    assert env["MLFLOW_ARTIFACTS_DESTINATION"].startswith("/mlflow/")
+    command = json.loads(stage.all("CMD")[-1])
+    # A flag would override the variable that compose sets.
+    assert not {"--backend-store-uri", "--artifacts-destination"} & set(command)
+    install = shlex.split(stage.all("RUN")[0].split("&&")[0])  # pip install <packages>
+    packages = [word for word in install[2:] if not word.startswith("-")]
+    assert all("==" in package for package in packages)  # pinned: the image is reproducible
+    names = {package.split("==")[0] for package in packages}
+    assert names >= {"mlflow", "psycopg[binary]", "boto3"}
 
 
 # --- the image's recipe, replayed ---------------------------------------------------------------
