@@ -26,7 +26,7 @@ sample: install
 repro: sample
 	$(BIN)/dvc repro
 
-# The suite runs real Prometheus, Alertmanager, wrk and ab: install them if missing.
+# The suite runs real Prometheus, Alertmanager, wrk, ab and podman: install them if missing.
 test: sample
 	.ci/system-packages
 	$(BIN)/python -m pytest
