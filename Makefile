@@ -47,7 +47,8 @@ check-repro: repro
 		git --no-pager diff --stat -- dvc.lock metrics; exit 1; \
 	fi; echo "dvc.lock and metrics/ are what the code reproduces"
 
-# The suite runs real Prometheus, Alertmanager, wrk and ab: install them if missing.
+# The suite runs real Prometheus, Alertmanager, PostgreSQL, wrk, ab and podman: install them
+# if missing.
 test: sample
 	.ci/system-packages
 	$(BIN)/python -m pytest

@@ -38,6 +38,9 @@ loglevel = os.environ.get("IMDB_LOG_LEVEL", "info").lower()
 # Limit headers as the JSON body is limited (IMDB_MAX_BODY_BYTES in the app).
 limit_request_line = 4094
 limit_request_fields = 50
+# No gunicornc control socket (unused): its default home, $HOME/.gunicorn, is read-only in the
+# image (an ERROR at every start) and one path shared by every instance of a user on a host.
+control_socket_disable = True
 
 
 def on_starting(server) -> None:

@@ -1,23 +1,30 @@
-"""Containers and CI: the recipes are linted, consistent with each other, and the image's
-exact recipe serves predictions (no Docker engine here, so it is replayed in a fresh venv)."""
+"""Containers and CI: the recipes are linted and consistent with each other, and podman builds
+the images from them and runs them as compose does (see tests/containers.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bench.harness import free_port, http_json, wait_for_http
+from bench.harness import http_json, http_request, scrape_metrics
 from tests.conftest import REPO_ROOT
+from tests.containers import (
+    Container,
+    Podman,
+    build_context,
+    compose_run_options,
+    error_lines,
+)
 
 VENV_BIN = Path(sys.executable).parent
 COMPOSE = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
@@ -336,61 +343,91 @@ def test_the_mlflow_image_takes_its_stores_from_the_environment_with_embedded_de
     assert names >= {"mlflow", "psycopg[binary]", "boto3"}
 
 
-# --- the image's recipe, replayed ---------------------------------------------------------------
+# --- the images, built and run by podman -------------------------------------------------------
+
+API = COMPOSE["services"]["api"]
+MOVIE = {"year": 1999, "num_votes": 25_000, "genres": ["Drama"]}
 
 
-def replay_copy(args: str, app: Path, model_dir: Path) -> None:
-    """One COPY of the final stage into `app`. models/ is a pipeline output, absent from a
-    fresh clone: a model trained by the same pipeline code stands in for it."""
-    *sources, destination = args.split()
-    for item in sources:
-        origin = model_dir / Path(item).name if item.startswith("models/") else REPO_ROOT / item
-        if origin.is_dir():
-            shutil.copytree(origin, app / destination, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (app / destination).mkdir(parents=True, exist_ok=True)
-            shutil.copy2(origin, app / destination / origin.name)
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
+    podman = Podman(tmp_path_factory.mktemp("podman"))
+    podman.ensure_base_image()
+    return podman
+
+
+@pytest.fixture(scope="session")
+def image_context(tmp_path_factory: pytest.TempPathFactory, model_card_path: Path) -> Path:
+    """The repository as cloned, with a model the pipeline's code trained as models/: the real
+    one is a `make repro` output, absent where `make test` runs."""
+    return build_context(tmp_path_factory.mktemp("image-context"), model_card_path.parent)
+
+
+def build_service_image(podman: Podman, context: Path, service: str) -> str:
+    """The image compose builds for `service`, under a tag of the tests' own (not compose's,
+    which a build with the real model may hold)."""
+    build = COMPOSE["services"][service]["build"]
+    folder = context / build["context"]
+    tag = f"localhost/imdb-rating-test/{service}:latest"
+    return podman.build(folder / build["dockerfile"], folder, tag=tag)
+
+
+@pytest.fixture(scope="session")
+def api_image(podman: Podman, image_context: Path) -> str:
+    return build_service_image(podman, image_context, "api")
+
+
+@pytest.fixture(scope="session")
+def mlflow_image(podman: Podman, image_context: Path) -> str:
+    return build_service_image(podman, image_context, "mlflow")
+
+
+@contextmanager
+def api_container(podman: Podman, image: str) -> Iterator[Container]:
+    """The API as compose runs it (read-only root, tmpfs /tmp, its environment), healthy."""
+    with podman.running(image, published_port("api"), compose_run_options(API)) as container:
+        container.wait_healthy()
+        yield container
+
+
+@pytest.fixture(scope="module")
+def healthy_api(podman: Podman, api_image: str) -> Iterator[Container]:
+    with api_container(podman, api_image) as container:
+        yield container
 
 
 @pytest.mark.slow
-def test_the_image_recipe_serves_predictions(
-    tmp_path: Path, model_card_path: Path, model_id: str
+def test_the_api_container_passes_its_healthcheck_as_its_user_with_no_error_logged(
+    healthy_api: Container,
 ) -> None:
-    """Install exactly the requirements the image installs into a fresh venv, lay out /app as
-    the final stage's COPYs do, and run the image's CMD with its ENV."""
-    deps = next(stage for stage in STAGES if stage.name == "deps")
-    source, target = deps.all("COPY")[0].split()
-    assert f"-r {target}" in deps.all("RUN")[0]
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-r",
-         str(REPO_ROOT / source)],
-        check=True,
-    )  # fmt: skip
+    logs = healthy_api.logs()
+    assert healthy_api.exec("id", "-u").strip() == FINAL.all("USER")[-1].split(":")[0], logs
+    assert error_lines(logs) == [], logs
 
-    app = tmp_path / "app"
-    for args in FINAL.all("COPY"):
-        if not args.startswith("--from"):
-            replay_copy(args, app, model_card_path.parent)
 
-    env = {key: value.replace("/app/", f"{app}/") for key, value in env_of(FINAL).items()}
-    port = free_port()
-    env |= {
-        "PATH": f"{venv / 'bin'}{os.pathsep}/usr/bin:/bin",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "WEB_CONCURRENCY": "1",
-    }
-    command = json.loads(FINAL.all("CMD")[-1])
-    process = subprocess.Popen(command, cwd=app, env=env, start_new_session=True)
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/ready", seconds=90, process=process)
-        body = http_json(
-            f"http://127.0.0.1:{port}/predict",
-            {"year": 1999, "num_votes": 25_000, "genres": ["Drama"]},
-        )
-        assert 1 <= body["rating"] <= 10 and body["model_id"] == model_id
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+@pytest.mark.slow
+def test_the_api_container_predicts_and_counts_the_prediction_in_its_metrics(
+    healthy_api: Container, model_id: str
+) -> None:
+    predictions = f'imdb_predictions_total{{endpoint="predict",model_id="{model_id}"}}'
+    before = scrape_metrics(healthy_api.url).get(predictions, 0.0)
+    body = http_json(healthy_api.url + "/predict", MOVIE)
+    assert 1 <= body["rating"] <= 10 and body["model_id"] == model_id, healthy_api.logs()
+    after = scrape_metrics(healthy_api.url).get(predictions, 0.0)
+    assert after == before + 1, healthy_api.logs()
+
+
+@pytest.mark.slow
+def test_the_api_container_exits_0_on_sigterm(podman: Podman, api_image: str) -> None:
+    with api_container(podman, api_image) as container:
+        exit_code = container.terminate()
+        logs = container.logs()
+    assert exit_code == 0, logs
+    assert error_lines(logs) == [], logs
+
+
+@pytest.mark.slow
+def test_the_mlflow_container_answers_health(podman: Podman, mlflow_image: str) -> None:
+    with podman.running(mlflow_image, published_port("mlflow")) as container:
+        container.wait_healthy()
+        assert http_request("GET", container.url + "/health") == (200, b"OK"), container.logs()
