@@ -279,7 +279,10 @@ def prometheus_label(prefix: str, key: str) -> str:
 
 def test_the_scrape_job_keeps_the_jobs_name_the_rules_select() -> None:
     (job,) = SCRAPE_JOB["scrape_configs"]
-    rule_files = (REPO_ROOT / "monitoring/prometheus/rules").glob("imdb-*.yml")  # the API's
+    rule_files = [
+        *(REPO_ROOT / "monitoring/prometheus/rules").glob("imdb-*.yml"),  # the API's
+        *(K8S / "prometheus" / "rules").glob("*.yml"),
+    ]
     selected = set(re.findall(r'job="([^"]+)"', "".join(p.read_text() for p in rule_files)))
     assert selected == {job["job_name"]}
     assert job["kubernetes_sd_configs"] == [
@@ -288,6 +291,17 @@ def test_the_scrape_job_keeps_the_jobs_name_the_rules_select() -> None:
             "namespaces": {"names": [the("Namespace", "production")["metadata"]["name"]]},
         }
     ]
+
+
+def test_the_fleet_drift_rules_pass_promtool_and_their_unit_tests() -> None:
+    promtool = program("promtool", "apt-get install prometheus (`make test` does it)")
+    folder = K8S / "prometheus"
+    for command in (
+        [promtool, "check", "rules", *map(str, sorted(folder.glob("rules/*.yml")))],
+        [promtool, "test", "rules", *map(str, sorted(folder.glob("tests/*.yml")))],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
