@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 
 .PHONY: install sample repro test lint compare mlflow-ui serve bench-pipeline bench-service \
-	bench-full-scale bench-reliability
+	bench-full-scale bench-reliability bench-capacity
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,3 +59,7 @@ bench-full-scale: install
 
 bench-reliability: install
 	$(BIN)/python bench/reliability.py
+
+# Per-core throughput, p99 per utilization and replicas per load (docs/capacity.md): ~8 min.
+bench-capacity: install
+	$(BIN)/python bench/capacity.py
