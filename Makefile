@@ -7,7 +7,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 
 .PHONY: install lock sample repro check-repro test lint compare promote mlflow-ui serve \
-	bench-pipeline bench-service bench-full-scale bench-reliability
+	bench-pipeline bench-service bench-full-scale bench-reliability bench-capacity
 
 # The environment is an input too: exact versions with hashes from requirements/dev.txt (the
 # pipeline, service and dev extras), then the project itself without dependencies.
@@ -85,3 +85,7 @@ bench-full-scale: install
 
 bench-reliability: install
 	$(BIN)/python bench/reliability.py
+
+# Per-core throughput, p99 per utilization and replicas per load (docs/capacity.md): ~8 min.
+bench-capacity: install
+	$(BIN)/python bench/capacity.py

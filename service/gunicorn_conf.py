@@ -1,7 +1,8 @@
 """Gunicorn configuration: `gunicorn -c service/gunicorn_conf.py service.wsgi:app`.
 
 Environment: GUNICORN_BIND (default 0.0.0.0:8000), WEB_CONCURRENCY (workers, default: one
-per CPU), GUNICORN_THREADS (per worker, default 1), GUNICORN_TIMEOUT (seconds, default 30),
+per whole CPU of the container's CPU limit, else per usable CPU: service/cpu_limit.py),
+GUNICORN_THREADS (per worker, default 1), GUNICORN_TIMEOUT (seconds, default 30),
 PROMETHEUS_MULTIPROC_DIR (shared metrics; default a folder under the temp dir).
 
 Multiprocess metrics need PROMETHEUS_MULTIPROC_DIR set before prometheus_client is imported
@@ -11,11 +12,12 @@ live gauges dropped (child_exit), as in prometheus_flask_exporter's gunicorn-int
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from service.cpu_limit import CGROUP_ROOT, workers_for_cpu_limit
 
 os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "imdb-rating-metrics")
@@ -24,7 +26,10 @@ os.environ.setdefault(
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
+if "WEB_CONCURRENCY" in os.environ:
+    workers = int(os.environ["WEB_CONCURRENCY"])
+else:
+    workers = workers_for_cpu_limit(CGROUP_ROOT, len(os.sched_getaffinity(0)))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 # sync workers block in accept(), so the kernel spreads connections over them; with
 # GUNICORN_THREADS > 1 Gunicorn switches to its gthread worker.
