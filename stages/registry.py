@@ -229,6 +229,17 @@ def register(
     return {"run_id": run.info.run_id, "version": version, "gate": result}
 
 
+def champion_model_id(name: str) -> str | None:
+    """The model_id tag of the version `champion` names (None: no champion)."""
+    from mlflow.exceptions import MlflowException
+
+    _, client = _client()
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION).tags.get("model_id")
+    except MlflowException:
+        return None
+
+
 def promote(name: str, card_path: Path, version: str | None = None) -> str:
     """Move `champion` to the version whose model_id is the one `card_path` pins.
 

@@ -223,6 +223,59 @@ def test_the_train_stage_logs_and_registers_on_the_team_server(
     assert {"MLmodel", "model.skops", "model.json", "requirements.txt"} <= artifact_files
 
 
+def check_release(repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tools.check_release"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_image_job_ships_only_the_pulled_champion(
+    team_repo: Path, s3_server: S3Server, mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    """image.yml, replayed: pull models/ (no stage, no data), check it against its card and
+    the registry's champion; a corrupted artifact or another champion stops the build."""
+    from mlflow import MlflowClient
+
+    clone = fresh_clone(team_repo, tmp_path / "clone")
+    env = isolated_env(**s3_server.environment(), MLFLOW_TRACKING_URI=mlflow_server.url)
+    dvc(clone, "pull", "models/model.skops", "models/model.json", env=env)
+    assert not (clone / "data" / "features").exists()  # only the model came
+
+    released = check_release(clone, env)
+    assert released.returncode == 0, released.stderr
+    assert "ready to build" in released.stdout
+
+    client = MlflowClient(tracking_uri=mlflow_server.url, registry_uri=mlflow_server.url)
+    pinned = client.get_model_version(REGISTERED_MODEL, "1")
+    other = client.create_model_version(  # the same files under another identity
+        REGISTERED_MODEL,
+        pinned.source,
+        pinned.run_id,
+        tags={"model_id": "0" * 12},
+        model_id=pinned.source.removeprefix("models:/"),
+    )
+    client.set_registered_model_alias(REGISTERED_MODEL, "champion", other.version)
+    try:
+        refused = check_release(clone, env)
+    finally:
+        client.set_registered_model_alias(REGISTERED_MODEL, "champion", "1")
+        client.delete_model_version(REGISTERED_MODEL, other.version)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [refused.stderr.strip()]
+    assert f"@champion at {mlflow_server.url} is {'0' * 12}" in refused.stderr
+
+    artifact = clone / "models" / "model.skops"
+    artifact.write_bytes(artifact.read_bytes()[:-10])
+    corrupted = check_release(clone, env)
+    assert corrupted.returncode == 1 and "does not match model card" in corrupted.stderr
+
+
 def champion_input(repo: Path) -> list[dict]:
     """Raw movies of the test split, as the registered pyfunc (and the service) take them."""
     test = pd.read_parquet(repo / "data" / "features" / "test.parquet", columns=["tconst"])

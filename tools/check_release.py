@@ -1,0 +1,47 @@
+"""Before an image is built: the model in models/ is the reviewed one and the registry's champion.
+
+    python -m tools.check_release
+
+CI's image job runs this after `dvc pull models/` (no retraining): the artifact must verify
+against its card (sha256, trusted types, model_id of the card's content), and the registry's
+`champion` must carry the same model_id. Anything else exits 1 with one line, and no image is
+built from it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from imdb_rating.artifact import ArtifactError, load_verified_model
+from stages.common import REPO_ROOT, StageError, load_params
+from stages.registry import champion_model_id, tracking_uri
+
+CARD = REPO_ROOT / "models" / "model.json"
+
+
+def check_release(name: str) -> str:
+    try:
+        _, card = load_verified_model(CARD)
+    except ArtifactError as error:
+        raise StageError(str(error)) from None
+    champion = champion_model_id(name)
+    if champion != card["model_id"]:
+        raise StageError(
+            f"models/ holds model {card['model_id']}, but {name}@champion at {tracking_uri()}"
+            f" is {champion or 'not set'}: promote the reviewed model first (`make promote`)"
+        )
+    return f"models/ holds {name}@champion, model {card['model_id']}: ready to build"
+
+
+def main() -> int:
+    try:
+        name = load_params("train", REPO_ROOT / "params.yaml")["registered_model"]
+        print(check_release(name))
+    except StageError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
