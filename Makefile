@@ -32,7 +32,7 @@ lock: install
 # Rebuild the embedded offline sample (it fails unless the bytes match data.dvc's pin),
 # then store it in the DVC cache so that `dvc status` is clean on a fresh clone too.
 sample: install
-	$(BIN)/python -m stages.sample
+	$(BIN)/python -m tools.sample
 	$(BIN)/dvc commit --force --quiet data.dvc
 
 repro: sample
@@ -60,7 +60,7 @@ lint: install
 # Markdown tables of metrics and params against BASE; fails on an RMSE regression.
 BASE ?= main
 compare: install
-	$(BIN)/python -m stages.compare --base $(BASE)
+	$(BIN)/python -m tools.compare --base $(BASE)
 
 # Move the registry's `champion` to the model main pins (VERSION=n to name the version).
 promote: install

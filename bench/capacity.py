@@ -50,8 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
-from bench.harness import REPO_ROOT, GunicornService, wrk
 from bench.service import MOVIE
+from harness.loopback import REPO_ROOT, GunicornService, wrk
 from imdb_rating.drift import psi
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

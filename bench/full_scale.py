@@ -28,7 +28,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import REPO_ROOT, timed_run
+from harness.loopback import REPO_ROOT, timed_run
 
 STAGES = ("download", "clean", "featurize", "train", "evaluate")
 
@@ -81,7 +81,7 @@ def repro_at(scale: float, dump: Path, workdir: Path) -> dict:
     clone = workdir / f"clone-{scale}"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
     # data/sample is the download stage's dependency, even when the source is elsewhere.
-    timed_run([sys.executable, "-m", "stages.sample"], clone)
+    timed_run([sys.executable, "-m", "tools.sample"], clone)
     params = yaml.safe_load((clone / "params.yaml").read_text())
     params["download"]["source"] = str(dump)
     (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

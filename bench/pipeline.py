@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import REPO_ROOT, timed_run
+from harness.loopback import REPO_ROOT, timed_run
 
 
 def metrics(repo: Path) -> dict:
@@ -66,7 +66,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "clone"
         subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
-        sample_seconds = timed_run(["python", "-m", "stages.sample"], clone)
+        sample_seconds = timed_run(["python", "-m", "tools.sample"], clone)
         repro_seconds = timed_run(["dvc", "repro"], clone)
         peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print("### Cold `dvc repro` on the embedded sample (fresh clone)\n")

@@ -31,8 +31,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import REPO_ROOT, GunicornService, http_request, scrape_metrics, wrk
+from harness.loopback import REPO_ROOT, GunicornService, http_request, scrape_metrics, wrk
 from imdb_rating.artifact import dump_model, model_id
+from imdb_rating.features import FeatureSpec
 from stages.common import load_params
 from stages.train import TrainParams, fit, model_card, write_serving_artifact
 
@@ -306,10 +307,10 @@ def hostile_inputs(service: GunicornService) -> Drill:
 def train_next_model(folder: Path) -> Path:
     """The repository's model retrained with another seed: the next model to roll out."""
     features = REPO_ROOT / "data" / "features"
-    spec = json.loads((features / "spec.json").read_text())
+    spec = FeatureSpec.from_dict(json.loads((features / "spec.json").read_text()))
     params = TrainParams(**{**load_params("train", REPO_ROOT / "params.yaml"), "seed": 4242})
     train, test = (pd.read_parquet(features / f"{s}.parquet") for s in ("train", "test"))
-    model, intervals, metrics = fit(train, test, spec["feature_names"], params)
+    model, intervals, metrics = fit(train, test, spec.feature_names, params)
     payload = dump_model(model)
     card = model_card(params, payload, metrics, intervals, spec, "drill")
     folder.mkdir(parents=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import REPO_ROOT, GunicornService, mlflow_scoring_server, wrk
+from harness.loopback import REPO_ROOT, GunicornService, mlflow_scoring_server, wrk
 
 MOVIE = {
     "year": 1999,

@@ -36,14 +36,6 @@ class ArtifactError(Exception):
     """The artifact is missing, corrupt, or does not match its model card."""
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _renumber_ids(node: Any, ids: dict[str, str]) -> Any:
     """skops' schema with every object id (`__id__`, and `<id>.npy` file names) replaced by
     its rank of first appearance: the schema's order is the traversal's, so it is stable."""

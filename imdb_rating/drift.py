@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-MISSING_BIN = "missing"
 NO_GENRE = "(none)"
 # A bin with no observations would make PSI infinite; this floor is the usual convention.
 PSI_FLOOR = 1e-4

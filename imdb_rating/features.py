@@ -1,15 +1,20 @@
-"""The model's feature contract: raw movie fields -> feature matrix, driven by a JSON spec.
+"""The model's feature contract: raw movie fields -> feature matrix, described by a FeatureSpec.
 
-`featurize` learns the spec on the train split and calls `build_matrix`; the service calls the
-same function on request bodies, so training and serving cannot drift apart. Only the standard
-library and NumPy are used here: the service imports this module on its request path.
+featurize learns the spec on the train split and calls `build_matrix`; the service and the
+MLflow model call the same function on requests, so training and serving cannot drift apart.
+Each feature group is declared once, as its column names and the function that fills those
+columns (`feature_groups`): the names the spec lists are the columns the matrix holds.
+Only the standard library and NumPy are used here: the service imports this module on its
+request path.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from statistics import fmean
 from typing import Any
 
@@ -19,8 +24,8 @@ SPEC_SCHEMA_VERSION = 1
 CREW_ROLES = ("directors", "writers")
 
 # The raw inputs of one movie, as the clean stage writes them and the service accepts them.
-# A missing optional input takes the spec's default (None means "unknown", which the models
-# handle natively as NaN, exactly as in training).
+# A missing optional input takes its default (None means "unknown", which the models handle
+# natively as NaN, exactly as in training).
 INPUT_DEFAULTS: dict[str, Any] = {
     "runtime_minutes": None,
     "genres": [],
@@ -45,8 +50,117 @@ _WORD = re.compile(r"\w+")
 _DIGIT = re.compile(r"\d")
 _SEQUEL = re.compile(r"(?:\b(?:[2-9]|ii|iii|iv|v|vi|vii|viii|ix|x)\b\s*$)|\bpart\s+\w+|:", re.I)
 
-# Per-person statistics that use inputs only (never the target), stored per crew role.
-PEOPLE_STATS = ("mean_log_votes", "first_year", "n_movies")
+# Target-encoding tables: key -> [sum of ratings, number of movies]; people tables: person ->
+# [mean log votes, first year, number of movies] (inputs only, never the target).
+Table = Mapping[str, Sequence[float]]
+
+
+class SpecError(ValueError):
+    """A feature spec this code cannot use (another schema version, inconsistent names)."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """How featurize split the movies: a hash of the tconst with this seed, so which movies a
+    model held out can be told from its spec alone."""
+
+    seed: int
+    test_size: float
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Everything featurize learned on the train split that encoding a movie needs, and the
+    training distribution of the monitored inputs (the drift reference)."""
+
+    split: Split
+    genres: list[str]
+    crew_roles: list[str]
+    target_mean: float
+    encoding_smoothing: float  # of the crew encodings
+    title_word_smoothing: float
+    target_tables: dict[str, dict[str, list[float]]]  # per crew role, and "title_words"
+    people: dict[str, dict[str, list[float]]]  # per crew role
+    drift_reference: dict[str, Any]
+    schema_version: int = field(default=SPEC_SCHEMA_VERSION)
+
+    @cached_property
+    def groups(self) -> list[FeatureGroup]:
+        return feature_groups(self)
+
+    @cached_property
+    def feature_names(self) -> list[str]:
+        return [name for group in self.groups for name in group.names]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (spec.json, and the model card's `feature_spec`). The tables are
+        shared, not copied: at full size they hold millions of entries."""
+        values = {item.name: getattr(self, item.name) for item in fields(self)}
+        return values | {"split": asdict(self.split), "feature_names": self.feature_names}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
+        version = data.get("schema_version")
+        if version != SPEC_SCHEMA_VERSION:
+            raise SpecError(
+                f"feature spec schema_version {version!r}, expected {SPEC_SCHEMA_VERSION}"
+            )
+        values = {key: value for key, value in data.items() if key != "feature_names"}
+        try:
+            spec = cls(**values | {"split": Split(**values["split"])})
+        except (KeyError, TypeError) as error:
+            raise SpecError(f"feature spec does not fit this code ({error})") from None
+        if data.get("feature_names") != spec.feature_names:
+            raise SpecError("feature spec's feature_names are not its feature groups' columns")
+        return spec
+
+
+# --- feature groups: names, and the function that fills their columns --------------------------
+
+Columns = Mapping[str, Sequence[Any]]  # field -> one value per movie (`build_matrix`'s input)
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """Columns computed together. `fill(block, movies, tables)` writes the group's columns
+    into `block` (one row per movie, one column per name, in order)."""
+
+    names: tuple[str, ...]
+    fill: Callable[[np.ndarray, Columns, Mapping[str, Table]], None]
+
+
+BASIC_FEATURES = ("year", "runtime_minutes", "log_votes", "is_adult", "genre_count")
+TITLE_FEATURES = (
+    "title_length",
+    "title_word_count",
+    "title_has_digit",
+    "title_sequel_marker",
+    "title_non_ascii",
+    "title_differs_from_original",
+    "title_words_encoding",
+)
+CREW_FEATURES = (
+    "count",
+    "encoding",
+    "rated_films",
+    "mean_log_votes",
+    "relative_votes",
+    "career_years",
+    "movies",
+)
+
+
+def feature_groups(spec: FeatureSpec) -> list[FeatureGroup]:
+    """The model's features, in column order."""
+    groups = [
+        FeatureGroup(BASIC_FEATURES, _fill_basic),
+        FeatureGroup(tuple(f"genre_{genre}" for genre in spec.genres), _genre_filler(spec)),
+        FeatureGroup(TITLE_FEATURES, _title_filler(spec)),
+    ]
+    for role in spec.crew_roles:
+        names = tuple(f"{role}_{name}" for name in CREW_FEATURES)
+        groups.append(FeatureGroup(names, _crew_filler(spec, role)))
+    return groups
 
 
 def title_words(title: str | None) -> set[str]:
@@ -62,125 +176,105 @@ def smoothed_mean(total: float, count: float, prior: float, smoothing: float) ->
     return (total + smoothing * prior) / (count + smoothing)
 
 
-def feature_names(spec: Mapping[str, Any]) -> list[str]:
-    names = ["year", "runtime_minutes", "log_votes", "is_adult", "genre_count"]
-    names += [f"genre_{genre}" for genre in spec["genres"]]
-    names += [
-        "title_length",
-        "title_word_count",
-        "title_has_digit",
-        "title_sequel_marker",
-        "title_non_ascii",
-        "title_differs_from_original",
-        "title_words_encoding",
-    ]
-    for role in spec["crew_roles"]:
-        names += [
-            f"{role}_count",
-            f"{role}_encoding",
-            f"{role}_rated_films",
-            f"{role}_mean_log_votes",
-            f"{role}_relative_votes",
-            f"{role}_career_years",
-            f"{role}_movies",
+def _fill_basic(block: np.ndarray, movies: Columns, _tables) -> None:
+    block[:, 0] = movies["year"]
+    runtimes = movies["runtime_minutes"]
+    block[:, 1] = [math.nan if minutes is None else minutes for minutes in runtimes]
+    block[:, 2] = [log_votes(float(votes)) for votes in movies["num_votes"]]
+    block[:, 3] = [bool(adult) for adult in movies["is_adult"]]
+    block[:, 4] = [len(genres) for genres in movies["genres"]]
+
+
+def _genre_filler(spec: FeatureSpec):
+    index = {genre: i for i, genre in enumerate(spec.genres)}
+
+    def fill(block: np.ndarray, movies: Columns, _tables) -> None:
+        block[:] = 0.0
+        for row, genres in enumerate(movies["genres"]):
+            for genre in genres:
+                if genre in index:
+                    block[row, index[genre]] = 1.0
+
+    return fill
+
+
+def _title_filler(spec: FeatureSpec):
+    prior, smoothing = spec.target_mean, spec.title_word_smoothing
+
+    def features(title: str, original_title: str | None, table: Table) -> tuple[float, ...]:
+        words = title_words(title)
+        known = [smoothed_mean(*table[w], prior, smoothing) for w in words if w in table]
+        return (
+            float(len(title)),
+            float(len(words)),
+            float(_DIGIT.search(title) is not None),
+            float(bool(_SEQUEL.search(title))),
+            float(not title.isascii()),
+            float(bool(original_title) and original_title != title),
+            fmean(known) if known else prior,
+        )
+
+    def fill(block: np.ndarray, movies: Columns, tables: Mapping[str, Table]) -> None:
+        table = tables["title_words"]
+        block[:] = [
+            features(title or "", original, table)
+            for title, original in zip(movies["title"], movies["original_title"], strict=True)
         ]
-    return names
+
+    return fill
 
 
-def _title_features(
-    title: str, original_title: str | None, word_table: Mapping[str, Sequence[float]], spec
-) -> list[float]:
-    words = title_words(title)
-    prior, smoothing = spec["target_mean"], spec["title_word_smoothing"]
-    known = [smoothed_mean(*word_table[w], prior, smoothing) for w in words if w in word_table]
-    encoding = fmean(known) if known else prior
-    return [
-        float(len(title)),
-        float(len(words)),
-        float(_DIGIT.search(title) is not None),
-        float(bool(_SEQUEL.search(title))),
-        float(not title.isascii()),
-        float(bool(original_title) and original_title != title),
-        encoding,
-    ]
+def _crew_filler(spec: FeatureSpec, role: str):
+    prior, smoothing, people_table = spec.target_mean, spec.encoding_smoothing, spec.people[role]
+    nobody = (0.0, *[math.nan] * (len(CREW_FEATURES) - 1))
 
+    def features(people: Sequence[str], year: float, votes: float, table: Table):
+        if len(people) == 0:
+            return nobody
+        sums_counts = [table.get(p, (0.0, 0.0)) for p in people]
+        encoding = fmean(smoothed_mean(s, c, prior, smoothing) for s, c in sums_counts)
+        rated = float(max(c for _, c in sums_counts))
+        stats = [people_table[p] for p in people if p in people_table]
+        if stats:
+            mean_votes = fmean(s[0] for s in stats)
+            first_year = min(s[1] for s in stats)
+            movies = fmean(s[2] for s in stats)
+            relative, career = votes - mean_votes, year - first_year
+        else:
+            mean_votes = relative = career = movies = math.nan
+        return (float(len(people)), encoding, rated, mean_votes, relative, career, movies)
 
-def _crew_features(
-    people: Sequence[str],
-    year: float,
-    votes: float,
-    target_table: Mapping[str, Sequence[float]],
-    people_table: Mapping[str, Sequence[float]],
-    prior: float,
-    smoothing: float,
-) -> list[float]:
-    if len(people) == 0:
-        return [0.0] + [math.nan] * 6
-    sums_counts = [target_table.get(p, (0.0, 0.0)) for p in people]
-    encoding = fmean(smoothed_mean(s, c, prior, smoothing) for s, c in sums_counts)
-    rated = float(max(c for _, c in sums_counts))
-    stats = [people_table[p] for p in people if p in people_table]
-    if stats:
-        mean_votes = fmean(s[0] for s in stats)
-        first_year = min(s[1] for s in stats)
-        movies = fmean(s[2] for s in stats)
-        relative, career = votes - mean_votes, year - first_year
-    else:
-        mean_votes = relative = career = movies = math.nan
-    return [float(len(people)), encoding, rated, mean_votes, relative, career, movies]
+    def fill(block: np.ndarray, movies: Columns, tables: Mapping[str, Table]) -> None:
+        table = tables[role]
+        block[:] = [
+            features(people, float(year), log_votes(float(votes)), table)
+            for people, year, votes in zip(
+                movies[role], movies["year"], movies["num_votes"], strict=True
+            )
+        ]
+
+    return fill
 
 
 def build_matrix(
-    movies: Mapping[str, Sequence[Any]],
-    spec: Mapping[str, Any],
-    target_tables: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+    movies: Columns, spec: FeatureSpec, target_tables: Mapping[str, Table] | None = None
 ) -> np.ndarray:
     """Encode movies given as columns (field -> values, all the same length) into a matrix.
 
     `target_tables` replaces the spec's target-encoding tables; featurize passes tables built
     without the rows being encoded to get out-of-fold encodings for the train split.
     """
-    tables = target_tables if target_tables is not None else spec["target_tables"]
-    genre_index = {genre: i for i, genre in enumerate(spec["genres"])}
-    prior, smoothing = spec["target_mean"], spec["encoding_smoothing"]
+    tables = spec.target_tables if target_tables is None else target_tables
     n_rows = len(movies["year"])
-    column = {
+    columns = {
         name: movies[name] if name in movies else [INPUT_DEFAULTS[name]] * n_rows
         for name in INPUT_DEFAULTS
-    }
-    rows: list[list[float]] = []
-    for i in range(n_rows):
-        year = float(movies["year"][i])
-        votes = log_votes(float(movies["num_votes"][i]))
-        runtime = column["runtime_minutes"][i]
-        genres = column["genres"][i]
-        multi_hot = [0.0] * len(genre_index)
-        for genre in genres:
-            if genre in genre_index:
-                multi_hot[genre_index[genre]] = 1.0
-        row = [
-            year,
-            math.nan if runtime is None else float(runtime),
-            votes,
-            float(bool(column["is_adult"][i])),
-            float(len(genres)),
-            *multi_hot,
-            *_title_features(
-                column["title"][i] or "",
-                column["original_title"][i],
-                tables["title_words"],
-                spec,
-            ),
-        ]
-        for role in spec["crew_roles"]:
-            row += _crew_features(
-                column[role][i],
-                year,
-                votes,
-                tables[role],
-                spec["people"][role],
-                prior,
-                smoothing,
-            )
-        rows.append(row)
-    return np.asarray(rows, dtype=np.float64).reshape(n_rows, len(spec["feature_names"]))
+    } | {"year": movies["year"], "num_votes": movies["num_votes"]}
+    matrix = np.empty((n_rows, len(spec.feature_names)), dtype=np.float64)
+    start = 0
+    for group in spec.groups:
+        end = start + len(group.names)
+        if n_rows and end > start:  # a model without genres has an empty genre group
+            group.fill(matrix[:, start:end], columns, tables)
+        start = end
+    return matrix

@@ -15,8 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from imdb_rating.artifact import load_verified_model
-from imdb_rating.features import CREW_ROLES, INPUT_DEFAULTS, build_matrix
+from imdb_rating.artifact import ArtifactError, load_verified_model
+from imdb_rating.features import (
+    CREW_ROLES,
+    INPUT_DEFAULTS,
+    FeatureSpec,
+    SpecError,
+    build_matrix,
+)
 from imdb_rating.intervals import INTERVAL_FEATURE, half_widths
 from imdb_rating.trees import flatten
 
@@ -43,21 +49,24 @@ class Predictor:
     def __init__(self, card_path: Path) -> None:
         model, card = load_verified_model(card_path)
         self.card = card
-        self.spec: dict[str, Any] = card["feature_spec"]
+        try:
+            self.spec = FeatureSpec.from_dict(card["feature_spec"])
+        except SpecError as error:
+            raise ArtifactError(f"{card_path}: {error}") from None
         self.model_id: str = card["model_id"]
         self.coverage: float = card["intervals"]["coverage"]
         self._flat = flatten(model)
-        self._votes_column = self.spec["feature_names"].index(INTERVAL_FEATURE)
+        self._votes_column = self.spec.feature_names.index(INTERVAL_FEATURE)
         optional = [name for name in INPUT_DEFAULTS if name not in CREW_ROLES]
         self.input_fields = ["year", "num_votes", *optional, *self.crew_roles]
 
     @property
     def genres(self) -> list[str]:
-        return self.spec["genres"]
+        return self.spec.genres
 
     @property
     def crew_roles(self) -> list[str]:
-        return self.spec["crew_roles"]
+        return self.spec.crew_roles
 
     def columns(self, movies: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
         """Validated movies (schema output: every field present) as `build_matrix` columns."""
@@ -81,7 +90,7 @@ class Predictor:
             "model_id": self.model_id,
             "model_type": card["model_type"],
             "metrics": card["metrics"],
-            "features": self.spec["feature_names"],
+            "features": self.spec.feature_names,
             "genres": self.genres,
             "crew_inputs": self.crew_roles,
             "interval": {"coverage": self.coverage, "method": card["intervals"]["method"]},

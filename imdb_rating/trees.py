@@ -51,6 +51,15 @@ def _walk(x, nodes, roots, baseline, out):
             out[i] += nodes[node].value
 
 
+def compile_walk() -> None:
+    """Compile the walk for the argument types `FlatEnsemble.predict` passes. Gunicorn's master
+    calls this before it forks the workers, which then inherit the machine code instead of
+    each compiling it again at start (the slowest part of a worker's start)."""
+    leaf = np.zeros(1, dtype=NODE)
+    leaf["flags"] = LEAF
+    _walk(np.zeros((1, 1)), leaf, np.zeros(1, dtype=np.int32), 0.0, np.empty(1))
+
+
 @dataclass(frozen=True)
 class FlatEnsemble:
     nodes: np.ndarray  # NODE records, every tree in preorder

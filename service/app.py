@@ -9,7 +9,7 @@ from flask import Flask, request
 from service.api import docs, meta, predict
 from service.config import ServiceConfig
 from service.errors import register_error_handlers
-from service.serving import ModelHolder
+from service.model_holder import ModelHolder
 from service.telemetry import Telemetry
 
 

@@ -50,7 +50,7 @@ class ServiceConfig:
     # Shared memory for the drift window across Gunicorn workers (None: this process only).
     multiprocess_dir: Path | None = None
     # How often each worker looks for a new model.json (0: never; rollouts need a restart).
-    model_poll_seconds: float = 0.0
+    model_poll_seconds: float = 5.0
 
     @classmethod
     def from_env(cls) -> ServiceConfig:
@@ -62,5 +62,7 @@ class ServiceConfig:
             log_level=os.environ.get("IMDB_LOG_LEVEL", cls.log_level).upper(),
             drift_window=_positive_int("IMDB_DRIFT_WINDOW", cls.drift_window),
             multiprocess_dir=Path(multiprocess_dir) if multiprocess_dir else None,
-            model_poll_seconds=_non_negative_float("IMDB_MODEL_POLL_SECONDS", 5.0),
+            model_poll_seconds=_non_negative_float(
+                "IMDB_MODEL_POLL_SECONDS", cls.model_poll_seconds
+            ),
         )

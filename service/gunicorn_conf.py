@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from service.cpu_limit import CGROUP_ROOT, workers_for_cpu_limit
@@ -49,10 +50,19 @@ control_socket_disable = True
 
 
 def on_starting(server) -> None:
-    """Start with an empty metrics folder: stale files would add old workers' counts."""
+    """Start with an empty metrics folder (stale files would add old workers' counts), and
+    compile the tree walk once here: the workers forked from this process inherit it instead
+    of each compiling it at start (bench/worker_start.py: 0.93 -> 0.48 s per worker)."""
     folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
+    from imdb_rating.trees import compile_walk
+
+    compile_walk()
+
+
+def post_fork(server, worker) -> None:
+    worker.forked_at = time.monotonic()
 
 
 def child_exit(server, worker) -> None:
@@ -62,11 +72,12 @@ def child_exit(server, worker) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """Exempt the loaded app (model, feature tables: long-lived) from garbage collection.
-
-    Otherwise every full collection re-scans them: a pause in some requests' latency.
-    """
+    """Exempt the loaded app (model, feature tables: long-lived) from garbage collection:
+    otherwise every full collection re-scans them, a pause in some requests' latency. Then
+    log how long the worker took to start (model verified and flattened, app built)."""
     import gc
 
     gc.collect()
     gc.freeze()
+    started = time.monotonic() - worker.forked_at
+    worker.log.info("worker %s ready in %.2f s", worker.pid, started)

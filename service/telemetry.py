@@ -19,14 +19,13 @@ from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
 from imdb_rating.predictor import Predictor
-from service.drift import DriftWindow
+from service.drift_window import DriftWindow
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 INFERENCE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 INFERENCE_BUCKETS += (0.25, 0.5, 1.0)  # batches of 1,000
 RATING_BUCKETS = tuple(x / 2 for x in range(3, 21))  # 1.5, 2.0, ... 10.0
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
-PSI_REFRESH_SECONDS = 1.0
 
 
 def observe_many(histogram: Histogram, values: np.ndarray) -> None:
@@ -57,7 +56,6 @@ class Telemetry:
         self.exporter = exporter(
             app, registry=registry, group_by="endpoint", buckets=LATENCY_BUCKETS, path="/metrics"
         )
-        self._psi_published_at = 0.0
         self.predictions = Counter(
             "imdb_predictions_total",
             "Movies scored, by model id and endpoint",
@@ -172,25 +170,16 @@ class Telemetry:
             self.in_flight.dec()
 
     def publish_drift(self, drift: DriftWindow) -> None:
-        self._psi_published_at = time.monotonic()
+        """PSI of the drift window, computed for a scrape of /metrics (and only then)."""
         filled, values = drift.snapshot()
         self.drift_window_movies.set(filled)
         for feature, value in values.items():
             self.input_psi.labels(feature).set(value)
 
-    def record(
-        self,
-        endpoint: str,
-        predictor: Predictor,
-        drift: DriftWindow,
-        ratings: np.ndarray,
-        seconds: float,
-        columns,
+    def record_predictions(
+        self, endpoint: str, model_id: str, ratings: np.ndarray, seconds: float
     ) -> None:
-        """After scoring: counts, timings, rating distribution, drift window."""
-        self.predictions.labels(predictor.model_id, endpoint).inc(len(ratings))
+        """Movies scored: count, time to encode and score them, rating distribution."""
+        self.predictions.labels(model_id, endpoint).inc(len(ratings))
         self.inference_seconds.labels(endpoint).observe(seconds)
         observe_many(self.predicted_rating, ratings)
-        drift.observe(columns)
-        if time.monotonic() - self._psi_published_at >= PSI_REFRESH_SECONDS:
-            self.publish_drift(drift)

@@ -21,13 +21,20 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
-from stages.common import REPO_ROOT, StageError, atomic_path, load_params, run_stage, write_json
+from stages.common import (
+    METRICS_DIR,
+    MOVIES_FILE,
+    RAW_DIR,
+    StageError,
+    atomic_path,
+    run_stage,
+    stage_params,
+    write_json,
+)
 
 log = logging.getLogger("stages.clean")
 
-RAW_DIR = REPO_ROOT / "data" / "raw"
-MOVIES_FILE = REPO_ROOT / "data" / "clean" / "movies.parquet"
-QUALITY_FILE = REPO_ROOT / "metrics" / "data_quality.json"
+QUALITY_FILE = METRICS_DIR / "data_quality.json"
 
 BASICS = "title.basics.tsv.gz"
 RATINGS = "title.ratings.tsv.gz"
@@ -270,7 +277,7 @@ def iter_summary(quality: dict[str, Any]) -> Iterator[str]:
 
 
 def main() -> None:
-    params = CleanParams(**load_params("clean"))
+    params = stage_params(CleanParams, "clean")
     movies, quality = clean(RAW_DIR, params)
     if movies.empty:
         raise StageError("no movie passed the filters in params.yaml clean (check them)")

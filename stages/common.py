@@ -1,7 +1,9 @@
-"""Helpers every stage shares: its params section, logging, atomic writes and one-line errors."""
+"""What every stage shares: the repository's layout, its params section, logging, atomic
+writes and one-line errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -11,13 +13,24 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PARAMS_FILE = "params.yaml"
+# The stages' deps and outs, as dvc.yaml lists them.
+SAMPLE_DIR = REPO_ROOT / "data" / "sample"
+RAW_DIR = REPO_ROOT / "data" / "raw"
+MOVIES_FILE = REPO_ROOT / "data" / "clean" / "movies.parquet"
+FEATURES_DIR = REPO_ROOT / "data" / "features"
+MODELS_DIR = REPO_ROOT / "models"
+MODEL_CARD = MODELS_DIR / "model.json"
+METRICS_DIR = REPO_ROOT / "metrics"
+PLOTS_DIR = METRICS_DIR / "plots"
+
+Params = TypeVar("Params")
 
 
 class StageError(Exception):
@@ -31,6 +44,22 @@ def load_params(section: str, params_file: str | Path = PARAMS_FILE) -> dict[str
     if section not in params:
         raise StageError(f"{params_file}: missing section '{section}'")
     return params[section]
+
+
+def stage_params(params_type: type[Params], section: str, params_file=PARAMS_FILE) -> Params:
+    """A stage's section of params.yaml as its frozen params type. A missing or misspelled key
+    is a one-line StageError naming it, not a TypeError traceback."""
+    values = load_params(section, params_file)
+    declared = dataclasses.fields(params_type)
+    required = {f.name for f in declared if f.default is dataclasses.MISSING}
+    unknown = sorted(set(values) - {f.name for f in declared})
+    missing = sorted(required - set(values))
+    if unknown or missing:
+        problems = [f"unknown key '{key}'" for key in unknown]
+        problems += [f"missing key '{key}'" for key in missing]
+        expected = ", ".join(f.name for f in declared)
+        raise StageError(f"{params_file} {section}: {'; '.join(problems)} (expected: {expected})")
+    return params_type(**values)
 
 
 def setup_logging() -> None:
@@ -71,6 +100,15 @@ def run_stage(main: Callable[[], None]) -> None:
     except StageError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+
+
+def sha256_file(path: Path) -> str:
+    """The file's sha256, read in 1 MiB blocks (dumps run to gigabytes)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def hash_fraction(key: str, seed: int, purpose: str) -> float:

@@ -11,7 +11,6 @@ not delete it before this stage runs; a manifest records size, ETag and sha256 p
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import logging
 import shutil
@@ -26,11 +25,18 @@ import requests
 import urllib3
 from tqdm import tqdm
 
-from stages.common import REPO_ROOT, StageError, load_params, run_stage, write_json
+from stages.common import (
+    RAW_DIR,
+    REPO_ROOT,
+    StageError,
+    run_stage,
+    sha256_file,
+    stage_params,
+    write_json,
+)
 
 log = logging.getLogger("stages.download")
 
-RAW_DIR = REPO_ROOT / "data" / "raw"
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("title.basics.tsv.gz", "title.ratings.tsv.gz")
 CHUNK_BYTES = 1 << 20
@@ -71,14 +77,6 @@ def verify_gzip(path: Path) -> None:
                 pass
     except (OSError, EOFError, zlib.error) as error:
         raise StageError(f"{path.name}: corrupt gzip ({error})") from None
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(CHUNK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_manifest(raw_dir: Path) -> dict[str, Any]:
@@ -214,7 +212,7 @@ def download(params: DownloadParams, raw_dir: Path, repo_root: Path = REPO_ROOT)
                 continue
             path = staging / name
             verify_gzip(path)
-            entries[name] = {"size": path.stat().st_size, "sha256": sha256_of(path), **meta}
+            entries[name] = {"size": path.stat().st_size, "sha256": sha256_file(path), **meta}
             log.info(
                 "%s: %d bytes, sha256 %s", name, entries[name]["size"], entries[name]["sha256"]
             )
@@ -227,7 +225,7 @@ def download(params: DownloadParams, raw_dir: Path, repo_root: Path = REPO_ROOT)
 
 
 def main() -> None:
-    download(DownloadParams(**load_params("download")), RAW_DIR)
+    download(stage_params(DownloadParams, "download"), RAW_DIR)
 
 
 if __name__ == "__main__":

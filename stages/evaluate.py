@@ -18,21 +18,20 @@ from sklearn.ensemble import RandomForestRegressor
 from imdb_rating.artifact import load_verified_model
 from imdb_rating.trees import flatten
 from stages.common import (
-    REPO_ROOT,
+    FEATURES_DIR,
+    METRICS_DIR,
+    MODEL_CARD,
+    MOVIES_FILE,
+    PLOTS_DIR,
     atomic_path,
-    load_params,
     regression_metrics,
     run_stage,
+    stage_params,
     write_json,
 )
 
 log = logging.getLogger("stages.evaluate")
 
-FEATURES_DIR = REPO_ROOT / "data" / "features"
-MOVIES_FILE = REPO_ROOT / "data" / "clean" / "movies.parquet"
-MODEL_CARD = REPO_ROOT / "models" / "model.json"
-METRICS_DIR = REPO_ROOT / "metrics"
-PLOTS_DIR = METRICS_DIR / "plots"
 # The original system's recipe: its three raw columns, RandomForestRegressor(100).
 BASELINE_COLUMNS = ["year", "runtime_minutes", "num_votes"]
 VOTE_BUCKETS = [(50, 99), (100, 999), (1_000, 9_999), (10_000, 99_999), (100_000, None)]
@@ -160,7 +159,7 @@ def evaluate(params: EvaluateParams) -> dict[str, Any]:
 
 
 def main() -> None:
-    metrics = evaluate(EvaluateParams(**load_params("evaluate")))
+    metrics = evaluate(stage_params(EvaluateParams, "evaluate"))
     base = metrics["baseline"]
     log.info(
         "test RMSE %.4f (original recipe %.4f), R² %.4f (%.4f), MAE %.4f (%.4f)",

@@ -22,26 +22,19 @@ import numpy as np
 import pandas as pd
 
 from imdb_rating.drift import categorical_reference, monitored_inputs, numeric_reference
-from imdb_rating.features import (
-    CREW_ROLES,
-    SPEC_SCHEMA_VERSION,
-    build_matrix,
-    feature_names,
-    title_words,
-)
+from imdb_rating.features import CREW_ROLES, FeatureSpec, Split, build_matrix, title_words
 from stages.common import (
-    REPO_ROOT,
+    FEATURES_DIR,
+    MOVIES_FILE,
     atomic_path,
     hash_fraction,
-    load_params,
     run_stage,
+    stage_params,
     write_json,
 )
 
 log = logging.getLogger("stages.featurize")
 
-MOVIES_FILE = REPO_ROOT / "data" / "clean" / "movies.parquet"
-FEATURES_DIR = REPO_ROOT / "data" / "features"
 INPUT_COLUMNS = ("year", "runtime_minutes", "num_votes", "genres", "title", "original_title")
 
 
@@ -129,41 +122,40 @@ def drift_reference(columns: dict[str, list[Any]], genres: list[str], bins: int)
     return reference
 
 
-def learn_spec(movies: pd.DataFrame, train: pd.DataFrame, params: FeaturizeParams) -> dict:
+def learn_spec(movies: pd.DataFrame, train: pd.DataFrame, params: FeaturizeParams) -> FeatureSpec:
     columns = as_columns(train)
     # A role credited on no train movie would give all-NaN columns (which scikit-learn's
     # histogram binning rejects) and no signal: it is left out, as when title.crew is absent.
     roles = [role for role in CREW_ROLES if role in train and train[role].map(len).any()]
     genres = sorted({genre for values in columns["genres"] for genre in values})
     targets = train["rating"].to_numpy()
-    spec: dict[str, Any] = {
-        "schema_version": SPEC_SCHEMA_VERSION,
+    return FeatureSpec(
         # Which movies this model held out: the registry's gate compares models on those.
-        "split": {"seed": params.seed, "test_size": params.test_size},
-        "genres": genres,
-        "crew_roles": roles,
-        "target_mean": round(float(targets.mean()), 6),
-        "encoding_smoothing": params.encoding_smoothing,
-        "title_word_smoothing": params.title_word_smoothing,
-        "target_tables": encoding_tables(columns, targets, roles, params.title_word_min_count),
-        "people": {role: people_table(movies, role) for role in roles},
-        "drift_reference": drift_reference(columns, genres, params.drift_bins),
-    }
-    spec["feature_names"] = feature_names(spec)
-    return spec
+        split=Split(seed=params.seed, test_size=params.test_size),
+        genres=genres,
+        crew_roles=roles,
+        target_mean=round(float(targets.mean()), 6),
+        encoding_smoothing=params.encoding_smoothing,
+        title_word_smoothing=params.title_word_smoothing,
+        target_tables=encoding_tables(columns, targets, roles, params.title_word_min_count),
+        people={role: people_table(movies, role) for role in roles},
+        drift_reference=drift_reference(columns, genres, params.drift_bins),
+    )
 
 
-def out_of_fold_matrix(train: pd.DataFrame, spec: dict, params: FeaturizeParams) -> np.ndarray:
+def out_of_fold_matrix(
+    train: pd.DataFrame, spec: FeatureSpec, params: FeaturizeParams
+) -> np.ndarray:
     """Encode each fold of the train split with tables learned on the other folds."""
     folds = fold_ids(train["tconst"], params.encoding_folds, params.seed)
-    matrix = np.empty((len(train), len(spec["feature_names"])))
+    matrix = np.empty((len(train), len(spec.feature_names)))
     for fold in range(params.encoding_folds):
         held_out = folds == fold
         rest = train[~held_out]
         tables = encoding_tables(
             as_columns(rest),
             rest["rating"].to_numpy(),
-            spec["crew_roles"],
+            spec.crew_roles,
             params.title_word_min_count,
         )
         matrix[held_out] = build_matrix(as_columns(train[held_out]), spec, target_tables=tables)
@@ -177,31 +169,32 @@ def feature_frame(movies: pd.DataFrame, matrix: np.ndarray, names: list[str]) ->
     return frame
 
 
-def featurize(movies: pd.DataFrame, params: FeaturizeParams):
+def featurize(
+    movies: pd.DataFrame, params: FeaturizeParams
+) -> tuple[pd.DataFrame, pd.DataFrame, FeatureSpec]:
     is_test = split_mask(movies["tconst"], params.test_size, params.seed)
     train, test = movies[~is_test].reset_index(drop=True), movies[is_test].reset_index(drop=True)
     spec = learn_spec(movies, train, params)
-    train_frame = feature_frame(
-        train, out_of_fold_matrix(train, spec, params), spec["feature_names"]
-    )
-    test_frame = feature_frame(test, build_matrix(as_columns(test), spec), spec["feature_names"])
+    names = spec.feature_names
+    train_frame = feature_frame(train, out_of_fold_matrix(train, spec, params), names)
+    test_frame = feature_frame(test, build_matrix(as_columns(test), spec), names)
     return train_frame, test_frame, spec
 
 
 def main() -> None:
-    params = FeaturizeParams(**load_params("featurize"))
+    params = stage_params(FeaturizeParams, "featurize")
     movies = pd.read_parquet(MOVIES_FILE)
     train, test, spec = featurize(movies, params)
     for name, frame in (("train", train), ("test", test)):
         with atomic_path(FEATURES_DIR / f"{name}.parquet") as tmp:
             frame.to_parquet(tmp, index=False)
-    write_json(FEATURES_DIR / "spec.json", spec)
+    write_json(FEATURES_DIR / "spec.json", spec.to_dict())
     log.info(
         "%d train / %d test movies, %d features (crew: %s)",
         len(train),
         len(test),
-        len(spec["feature_names"]),
-        ", ".join(spec["crew_roles"]) or "none",
+        len(spec.feature_names),
+        ", ".join(spec.crew_roles) or "none",
     )
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from imdb_rating.artifact import ArtifactError, read_model_card
+from imdb_rating.features import FeatureSpec
 from imdb_rating.predictor import Predictor
 from stages.common import REPO_ROOT, StageError, regression_metrics
 from stages.featurize import as_columns, split_mask
@@ -88,11 +89,10 @@ def rmse_on(predictor: Predictor, movies: pd.DataFrame) -> float:
     return regression_metrics(movies["rating"].to_numpy(), predicted)["rmse"]
 
 
-def held_out_by(spec: dict[str, Any], tconsts: pd.Series) -> np.ndarray:
+def held_out_by(spec: FeatureSpec, tconsts: pd.Series) -> np.ndarray:
     """Rows a model with this feature spec cannot have trained on: its split is a hash of the
     tconst, so a row its split puts in test was never in its train split, whatever its data."""
-    split = spec["split"]
-    return split_mask(tconsts, split["test_size"], split["seed"])
+    return split_mask(tconsts, spec.split.test_size, spec.split.seed)
 
 
 def compare(
@@ -101,8 +101,6 @@ def compare(
     """The gate's verdict; `test_movies` is the new model's test split, raw fields + rating."""
     if champion is None:
         return GateResult("no champion", "no version has the alias champion yet")
-    if "split" not in champion.spec:
-        return GateResult("no comparison", "the champion's card does not record its split")
     rows = test_movies[held_out_by(champion.spec, test_movies["tconst"])]
     if len(rows) < min_rows:
         return GateResult(

@@ -28,26 +28,27 @@ from imdb_rating.artifact import (
     TRUSTED_TYPES,
     dump_model,
     model_id,
-    sha256_file,
 )
 from imdb_rating.drift import numeric_bins
+from imdb_rating.features import FeatureSpec, SpecError
 from imdb_rating.intervals import INTERVAL_FEATURE, half_widths
 from stages.common import (
-    REPO_ROOT,
+    FEATURES_DIR,
+    MODELS_DIR,
+    MOVIES_FILE,
+    StageError,
     atomic_path,
     hash_fraction,
-    load_params,
     regression_metrics,
     run_stage,
+    sha256_file,
+    stage_params,
     write_json,
 )
 from stages.registry import register
 
 log = logging.getLogger("stages.train")
 
-MOVIES_FILE = REPO_ROOT / "data" / "clean" / "movies.parquet"
-FEATURES_DIR = REPO_ROOT / "data" / "features"
-MODELS_DIR = REPO_ROOT / "models"
 ARTIFACT_NAME = "model.skops"
 
 
@@ -57,6 +58,7 @@ class TrainParams:
     seed: int
     calibration_size: float
     interval_coverage: float
+    interval_buckets: int
     registered_model: str
     gate_min_rows: int
     hist_gradient_boosting: dict[str, Any]
@@ -64,7 +66,7 @@ class TrainParams:
 
     def hyperparameters(self) -> dict[str, Any]:
         if self.model not in ("hist_gradient_boosting", "random_forest"):
-            raise ValueError(
+            raise StageError(
                 f"train.model {self.model!r}: use hist_gradient_boosting or random_forest"
             )
         return getattr(self, self.model)
@@ -72,10 +74,15 @@ class TrainParams:
 
 def make_model(params: TrainParams):
     hyper = params.hyperparameters()
-    if params.model == "random_forest":
-        return RandomForestRegressor(**hyper, n_jobs=-1, random_state=params.seed)
-    # Early stopping would hold out its own random share; the fit uses all it is given.
-    return HistGradientBoostingRegressor(**hyper, early_stopping=False, random_state=params.seed)
+    try:
+        if params.model == "random_forest":
+            return RandomForestRegressor(**hyper, n_jobs=-1, random_state=params.seed)
+        # Early stopping would hold out its own random share; the fit uses all it is given.
+        return HistGradientBoostingRegressor(
+            **hyper, early_stopping=False, random_state=params.seed
+        )
+    except TypeError as error:  # a misspelled hyper-parameter
+        raise StageError(f"params.yaml train.{params.model}: {error}") from None
 
 
 def for_serving(model):
@@ -95,13 +102,14 @@ def conformal_quantile(residuals: np.ndarray, coverage: float) -> float:
 
 
 def calibrate_intervals(
-    residuals: np.ndarray, log_votes: np.ndarray, coverage: float
+    residuals: np.ndarray, log_votes: np.ndarray, coverage: float, buckets: int
 ) -> dict[str, Any]:
-    """Per vote bucket (quartiles of the calibration set), the conformal half-width."""
-    edges = sorted({round(float(q), 6) for q in np.quantile(log_votes, [0.25, 0.5, 0.75])})
-    buckets = numeric_bins(log_votes, edges)
+    """Per vote bucket (equal shares of the calibration set), the conformal half-width."""
+    quantiles = np.linspace(0, 1, buckets + 1)[1:-1]
+    edges = sorted({round(float(q), 6) for q in np.quantile(log_votes, quantiles)})
+    bucket = numeric_bins(log_votes, edges)
     widths = [
-        round(conformal_quantile(residuals[buckets == b], coverage), 4)
+        round(conformal_quantile(residuals[bucket == b], coverage), 4)
         for b in range(len(edges) + 1)
     ]
     return {
@@ -132,7 +140,9 @@ def fit(train: pd.DataFrame, test: pd.DataFrame, names: list[str], params: Train
     column = names.index(INTERVAL_FEATURE)
     calibration_x = calibration_rows[names].to_numpy()
     residuals = calibration_rows["rating"].to_numpy() - model.predict(calibration_x)
-    intervals = calibrate_intervals(residuals, calibration_x[:, column], params.interval_coverage)
+    intervals = calibrate_intervals(
+        residuals, calibration_x[:, column], params.interval_coverage, params.interval_buckets
+    )
     test_x, actual = test[names].to_numpy(), test["rating"].to_numpy()
     predicted = model.predict(test_x)
     metrics = regression_metrics(actual, predicted)
@@ -150,11 +160,15 @@ def test_movies(test: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    params = TrainParams(**load_params("train"))
-    spec = json.loads((FEATURES_DIR / "spec.json").read_text(encoding="utf-8"))
+    params = stage_params(TrainParams, "train")
+    spec_json = json.loads((FEATURES_DIR / "spec.json").read_text(encoding="utf-8"))
+    try:
+        spec = FeatureSpec.from_dict(spec_json)
+    except SpecError as error:
+        raise StageError(f"{FEATURES_DIR / 'spec.json'}: {error}") from None
     train = pd.read_parquet(FEATURES_DIR / "train.parquet")
     test = pd.read_parquet(FEATURES_DIR / "test.parquet")
-    names = spec["feature_names"]
+    names = spec.feature_names
     model, intervals, metrics = fit(train, test, names, params)
     log.info(
         "test RMSE %.4f, R² %.4f, MAE %.4f, interval coverage %.3f",
@@ -176,7 +190,7 @@ def model_card(
     payload: bytes,
     metrics: dict[str, Any],
     intervals: dict[str, Any],
-    spec: dict[str, Any],
+    spec: FeatureSpec,
     data_sha256: str,
 ) -> dict[str, Any]:
     """models/model.json: what the service verifies, loads and reports.
@@ -198,7 +212,7 @@ def model_card(
             "trusted_types": list(TRUSTED_TYPES),
         },
         "training_data": {"sha256": data_sha256, "rows": metrics["n_train"]},
-        "feature_spec": spec,
+        "feature_spec": spec.to_dict(),
     }
     return card | {"model_id": model_id(card)}
 

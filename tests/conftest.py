@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.harness import GunicornService
+from harness.loopback import GunicornService
 from imdb_rating.artifact import dump_model
 from stages.common import load_params
 from stages.featurize import FeaturizeParams, featurize
@@ -151,7 +151,7 @@ def train_serving_artifact(
             "hist_gradient_boosting": defaults["hist_gradient_boosting"] | {"max_iter": 60},
         }
     )
-    model, intervals, metrics = fit(train, test, spec["feature_names"], params)
+    model, intervals, metrics = fit(train, test, spec.feature_names, params)
     payload = dump_model(model)
     card = model_card(params, payload, metrics, intervals, spec, "f" * 64)
     folder.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import free_port
+from harness.loopback import free_port
 from tests.conftest import REPO_ROOT, repo_files
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from bench.harness import VENV_BIN, free_port, wait_for_http
+from harness.loopback import VENV_BIN, free_port, wait_for_http
 
 BUCKET = "imdb-rating"
 MLFLOW_ARTIFACTS = f"s3://{BUCKET}/mlflow"

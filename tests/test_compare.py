@@ -34,7 +34,7 @@ def commit_branch(repo: Path, branch: str, rmse_change: float | None) -> None:
 
 
 def compare(repo: Path, base: str) -> subprocess.CompletedProcess[str]:
-    return run(repo, "python", "-m", "stages.compare", "--base", base, check=False)
+    return run(repo, "python", "-m", "tools.compare", "--base", base, check=False)
 
 
 def test_small_changes_pass_and_print_markdown_tables(repo_copy: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import GunicornService
+from harness.loopback import GunicornService
 from service.cpu_limit import cgroup_cpu_quota, workers_for_cpu_limit
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.harness import http_json, http_request, scrape_metrics
+from harness.loopback import http_json, http_request, scrape_metrics
 from tests.conftest import REPO_ROOT
 from tests.containers import (
     Container,

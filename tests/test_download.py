@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.harness import free_port
+from harness.loopback import free_port
 from stages import download
 from stages.common import StageError
 from tests.conftest import write_dump

@@ -8,33 +8,68 @@ import numpy as np
 import pytest
 
 from imdb_rating.drift import categorical_reference, numeric_bins, numeric_reference, psi
-from imdb_rating.features import build_matrix, feature_names, smoothed_mean, title_words
+from imdb_rating.features import (
+    FeatureSpec,
+    SpecError,
+    Split,
+    build_matrix,
+    smoothed_mean,
+    title_words,
+)
 
 
-def make_spec(crew: bool = True) -> dict:
-    spec = {
-        "genres": ["Comedy", "Drama"],
-        "crew_roles": ["directors", "writers"] if crew else [],
-        "target_mean": 6.0,
-        "encoding_smoothing": 2.0,
-        "title_word_smoothing": 1.0,
-        "target_tables": {
+def make_spec(crew: bool = True) -> FeatureSpec:
+    return FeatureSpec(
+        split=Split(seed=1, test_size=0.2),
+        genres=["Comedy", "Drama"],
+        crew_roles=["directors", "writers"] if crew else [],
+        target_mean=6.0,
+        encoding_smoothing=2.0,
+        title_word_smoothing=1.0,
+        target_tables={
             "title_words": {"love": [16.0, 2]},
             "directors": {"nm1": [24.0, 3]},
             "writers": {},
         },
-        "people": {
+        people={
             "directors": {"nm1": [5.0, 1930, 4], "nm2": [3.0, 1950, 1]},
             "writers": {},
         },
-    }
-    spec["feature_names"] = feature_names(spec)
-    return spec
+        drift_reference={},
+    )
 
 
-def encode_one(spec: dict, **movie) -> dict[str, float]:
+def encode_one(spec: FeatureSpec, **movie) -> dict[str, float]:
     columns = {name: [value] for name, value in movie.items()}
-    return dict(zip(spec["feature_names"], build_matrix(columns, spec)[0], strict=True))
+    return dict(zip(spec.feature_names, build_matrix(columns, spec)[0], strict=True))
+
+
+def test_the_spec_lists_each_feature_groups_columns_in_matrix_order() -> None:
+    spec = make_spec()
+    assert spec.feature_names[:7] == [
+        "year", "runtime_minutes", "log_votes", "is_adult", "genre_count",
+        "genre_Comedy", "genre_Drama",
+    ]  # fmt: skip
+    assert spec.feature_names[-7:] == [
+        "writers_count", "writers_encoding", "writers_rated_films", "writers_mean_log_votes",
+        "writers_relative_votes", "writers_career_years", "writers_movies",
+    ]  # fmt: skip
+    assert sum(len(group.names) for group in spec.groups) == len(spec.feature_names) == 28
+    matrix = build_matrix({"year": [1950, 1960], "num_votes": [10, 20]}, spec)
+    assert matrix.shape == (2, 28)
+
+
+def test_the_spec_survives_its_json_form_and_refuses_another_schema() -> None:
+    spec = make_spec()
+    data = spec.to_dict()
+    assert FeatureSpec.from_dict(data) == spec
+    assert data["feature_names"] == spec.feature_names and data["schema_version"] == 1
+    with pytest.raises(SpecError, match="schema_version 2, expected 1"):
+        FeatureSpec.from_dict(data | {"schema_version": 2})
+    with pytest.raises(SpecError, match="feature_names are not its feature groups' columns"):
+        FeatureSpec.from_dict(data | {"feature_names": data["feature_names"][:-1]})
+    with pytest.raises(SpecError, match="does not fit this code"):
+        FeatureSpec.from_dict({k: v for k, v in data.items() if k != "people"})
 
 
 def test_numeric_inputs_and_genre_multi_hot() -> None:
@@ -86,9 +121,9 @@ def test_unknown_genres_are_ignored_by_the_matrix() -> None:
 
 def test_without_crew_roles_there_are_no_crew_features() -> None:
     spec = make_spec(crew=False)
-    assert not any(name.startswith(("directors", "writers")) for name in spec["feature_names"])
+    assert not any(name.startswith(("directors", "writers")) for name in spec.feature_names)
     matrix = build_matrix({"year": [1], "num_votes": [1]}, spec)
-    assert matrix.shape == (1, len(spec["feature_names"]))
+    assert matrix.shape == (1, len(spec.feature_names))
 
 
 def test_rows_encode_independently_of_their_batch() -> None:

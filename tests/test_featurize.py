@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from stages.featurize import FeaturizeParams, featurize, split_mask
-from tests.conftest import synthetic_movies
+from tests.conftest import REPO_ROOT, synthetic_movies
 
 PARAMS = FeaturizeParams(
     test_size=0.2,
@@ -36,14 +42,14 @@ def test_a_movie_keeps_its_side_when_the_dump_grows() -> None:
 
 def test_spec_describes_the_matrix_and_every_monitored_input() -> None:
     train, test, spec = featurize(synthetic_movies(600), PARAMS)
-    assert list(train.columns) == ["tconst", "rating", *spec["feature_names"]]
+    assert list(train.columns) == ["tconst", "rating", *spec.feature_names]
     assert list(test.columns) == list(train.columns)
     assert len(train) + len(test) == 600
-    assert spec["crew_roles"] == ["directors", "writers"]
-    assert set(spec["drift_reference"]) == {
+    assert spec.crew_roles == ["directors", "writers"]
+    assert set(spec.drift_reference) == {
         "year", "runtime_minutes", "log_votes", "title_length", "genres",
     }  # fmt: skip
-    for reference in spec["drift_reference"].values():
+    for reference in spec.drift_reference.values():
         assert sum(reference["fractions"]) == pytest.approx(1.0, abs=1e-4)
 
 
@@ -55,7 +61,7 @@ def test_test_ratings_never_reach_the_spec_or_any_feature() -> None:
     shuffled.loc[is_test, "rating"] = 10.0
     train2, test2, spec2 = featurize(shuffled, PARAMS)
     assert spec2 == spec
-    names = spec["feature_names"]
+    names = spec.feature_names
     np.testing.assert_array_equal(train2[names].to_numpy(), train[names].to_numpy())
     np.testing.assert_array_equal(test2[names].to_numpy(), test[names].to_numpy())
 
@@ -70,8 +76,8 @@ def test_train_rows_get_out_of_fold_encodings() -> None:
     movies.loc[movies["tconst"] == loner, "rating"] = 10.0
     train, _, spec = featurize(movies, PARAMS)
     row = train.set_index("tconst").loc[loner]
-    assert row["directors_encoding"] == pytest.approx(spec["target_mean"])
-    assert spec["target_tables"]["directors"]["nm9999999"] == [10.0, 1]
+    assert row["directors_encoding"] == pytest.approx(spec.target_mean)
+    assert spec.target_tables["directors"]["nm9999999"] == [10.0, 1]
 
 
 def test_genre_vocabulary_is_learned_on_the_train_split_only() -> None:
@@ -79,7 +85,7 @@ def test_genre_vocabulary_is_learned_on_the_train_split_only() -> None:
     test_ids = featurize(movies, PARAMS)[1]["tconst"]
     movies.loc[movies["tconst"] == test_ids.iloc[0], "genres"] = pd.Series([["Western"]]).values
     _, _, spec = featurize(movies, PARAMS)
-    assert "Western" not in spec["genres"]
+    assert "Western" not in spec.genres
 
 
 def test_people_statistics_cover_test_movies_without_their_ratings() -> None:
@@ -88,15 +94,42 @@ def test_people_statistics_cover_test_movies_without_their_ratings() -> None:
     only_in_test = test_ids.iloc[0]
     movies.loc[movies["tconst"] == only_in_test, "directors"] = pd.Series([["nm8888888"]]).values
     _, test, spec = featurize(movies, PARAMS)
-    assert "nm8888888" in spec["people"]["directors"]  # votes and year: inputs only
-    assert "nm8888888" not in spec["target_tables"]["directors"]
+    assert "nm8888888" in spec.people["directors"]  # votes and year: inputs only
+    assert "nm8888888" not in spec.target_tables["directors"]
     row = test.set_index("tconst").loc[only_in_test]
-    assert row["directors_encoding"] == pytest.approx(spec["target_mean"])
+    assert row["directors_encoding"] == pytest.approx(spec.target_mean)
 
 
 def test_a_crew_role_nobody_is_credited_for_is_left_out() -> None:
     movies = synthetic_movies(600)
     movies["writers"] = [[] for _ in range(len(movies))]
     _, _, spec = featurize(movies, PARAMS)
-    assert spec["crew_roles"] == ["directors"]
-    assert not any(name.startswith("writers") for name in spec["feature_names"])
+    assert spec.crew_roles == ["directors"]
+    assert not any(name.startswith("writers") for name in spec.feature_names)
+
+
+@pytest.mark.parametrize(
+    ("stage", "change", "message"),
+    [
+        ("featurize", {"seeed": 42}, "params.yaml featurize: unknown key 'seeed'"),
+        ("evaluate", {"plot_points": None}, "params.yaml evaluate: missing key 'plot_points'"),
+    ],
+)
+def test_a_misspelled_param_is_one_line_not_a_traceback(
+    tmp_path: Path, stage: str, change: dict, message: str
+) -> None:
+    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    section = {key: value for key, value in params[stage].items() if key not in change}
+    params[stage] = section | {key: value for key, value in change.items() if value is not None}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))  # the stage reads ./params.yaml
+    result = subprocess.run(
+        [sys.executable, "-m", f"stages.{stage}"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), lines

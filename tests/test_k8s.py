@@ -28,7 +28,7 @@ import yaml
 from kubernetes_validate.utils import all_versions
 from packaging.version import Version
 
-from bench.harness import free_port, http_json, http_request, scrape_metrics, wait_for_http
+from harness.loopback import free_port, http_json, http_request, scrape_metrics, wait_for_http
 from service.cpu_limit import workers_for_cpu_limit
 from tests.conftest import REPO_ROOT, model_id_of
 from tests.test_deploy import COMPOSE, FINAL, env_of

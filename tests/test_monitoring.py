@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.harness import GunicornService, free_port, http_json, http_request, wait_for_http
+from harness.loopback import GunicornService, free_port, http_json, http_request, wait_for_http
 from tests.conftest import REPO_ROOT
 
 MONITORING = REPO_ROOT / "monitoring"

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.harness import GunicornService, http_json, http_request, mlflow_scoring_server
+from harness.loopback import GunicornService, http_json, http_request, mlflow_scoring_server
 from imdb_rating.predictor import Predictor
 from stages.common import StageError, regression_metrics
 from stages.featurize import as_columns
@@ -25,7 +25,7 @@ NAME = "imdb-rating"
 
 def own_test_movies(card_path: Path, movies: pd.DataFrame) -> pd.DataFrame:
     """The raw movies of the model's own test split (its split is a hash of the tconst)."""
-    spec = json.loads(card_path.read_text())["feature_spec"]
+    spec = Predictor(card_path).spec
     return movies[held_out_by(spec, movies["tconst"])].reset_index(drop=True)
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import GunicornService
 from bench.reliability import graceful_shutdown, hostile_inputs, load, rollout, worker_crash
+from harness.loopback import GunicornService
 from tests.conftest import synthetic_movies, train_serving_artifact
 
 pytestmark = pytest.mark.slow

@@ -45,7 +45,7 @@ def served_model(client) -> str:
 
 
 def test_a_new_card_swaps_in_the_new_model(deployed: Path, next_model: Path, model_id: str) -> None:
-    app = create_app(ServiceConfig(model_card=deployed / "model.json"))
+    app = create_app(ServiceConfig(model_card=deployed / "model.json", model_poll_seconds=0))
     client, holder = app.test_client(), app.extensions["model"]
     next_id = model_id_of(next_model)
     assert holder.refresh() is False  # nothing changed
@@ -66,7 +66,7 @@ def test_a_new_card_swaps_in_the_new_model(deployed: Path, next_model: Path, mod
 def test_a_broken_rollout_is_refused_and_the_old_model_keeps_serving(
     deployed: Path, next_model: Path, damage: str, caplog, model_id: str
 ) -> None:
-    app = create_app(ServiceConfig(model_card=deployed / "model.json"))
+    app = create_app(ServiceConfig(model_card=deployed / "model.json", model_poll_seconds=0))
     client, holder = app.test_client(), app.extensions["model"]
     shutil.copy2(next_model, deployed / "model.json")  # the next model's card...
     artifact = deployed / "model.skops"
@@ -76,7 +76,7 @@ def test_a_broken_rollout_is_refused_and_the_old_model_keeps_serving(
         artifact.unlink()
     # "mismatched": the old artifact is still there under the next model's card
 
-    with caplog.at_level(logging.ERROR, logger="service.serving"):
+    with caplog.at_level(logging.ERROR, logger="service.model_holder"):
         assert holder.refresh() is False
     assert f"model rollout refused, still serving model {model_id}" in caplog.text
     assert served_model(client) == model_id

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from stages.sample import build_sample, matches_pin, restore_leading_article, to_official_layout
+from tools.sample import build_sample, matches_pin, restore_leading_article, to_official_layout
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from imdb_rating.artifact import ArtifactError, load_verified_model
-from imdb_rating.features import build_matrix
+from imdb_rating.features import FeatureSpec, build_matrix
 from service.app import create_app
 from service.config import ServiceConfig
 from tests.conftest import model_id_of
@@ -100,7 +100,7 @@ def test_predict_returns_the_models_rating_with_an_interval(
     body = response.get_json()
     model, card = load_verified_model(model_card_path)
     columns = {name: [value] for name, value in MOVIE.items()}
-    expected = model.predict(build_matrix(columns, card["feature_spec"]))[0]
+    expected = model.predict(build_matrix(columns, FeatureSpec.from_dict(card["feature_spec"])))[0]
     assert body["rating"] == pytest.approx(expected, abs=1e-3)
     assert body["model_id"] == model_id
     interval = body["interval"]

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
-from bench.harness import http_json, scrape_metrics
+from harness.loopback import http_json, scrape_metrics
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from bench.harness import VENV_BIN, GunicornService, http_json
-from imdb_rating.artifact import sha256_file
+from harness.loopback import VENV_BIN, GunicornService, http_json
 from imdb_rating.predictor import Predictor
+from stages.common import sha256_file
 from stages.featurize import as_columns
 from tests.conftest import copy_repository, git
 from tests.servers import BUCKET, MlflowServer, PostgresCluster, S3Server

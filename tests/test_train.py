@@ -8,12 +8,14 @@ import pytest
 from sklearn.ensemble import RandomForestRegressor
 
 from imdb_rating.intervals import half_widths
+from stages.common import StageError
 from stages.train import (
     TrainParams,
     calibrate_intervals,
     conformal_quantile,
     fit,
     for_serving,
+    make_model,
 )
 
 NAMES = ["log_votes", "signal"]
@@ -25,6 +27,7 @@ def make_params(model: str = "hist_gradient_boosting") -> TrainParams:
         seed=1,
         calibration_size=0.2,
         interval_coverage=0.8,
+        interval_buckets=4,
         registered_model="imdb-rating-test",
         gate_min_rows=200,
         hist_gradient_boosting={"max_iter": 50},
@@ -54,7 +57,7 @@ def test_intervals_are_wider_where_votes_are_few() -> None:
     rng = np.random.default_rng(0)
     log_votes = rng.uniform(4, 12, 4000)
     residuals = rng.normal(size=4000) * (3 / log_votes)
-    intervals = calibrate_intervals(residuals, log_votes, coverage=0.8)
+    intervals = calibrate_intervals(residuals, log_votes, coverage=0.8, buckets=4)
     widths = intervals["half_widths"]
     assert len(widths) == len(intervals["edges"]) + 1 == 4
     assert widths == sorted(widths, reverse=True)
@@ -76,6 +79,13 @@ def test_forests_predict_on_one_thread_when_served() -> None:
     assert for_serving(forest).n_jobs == 1
 
 
+def test_a_misspelled_hyper_parameter_is_a_stage_error() -> None:
+    params = make_params()
+    typo = TrainParams(**vars(params) | {"hist_gradient_boosting": {"learning_rat": 0.1}})
+    with pytest.raises(StageError, match=r"train\.hist_gradient_boosting: .*'learning_rat'"):
+        make_model(typo)
+
+
 def test_unknown_model_name_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"train\.model 'svm'"):
+    with pytest.raises(StageError, match=r"train\.model 'svm'"):
         make_params("svm").hyperparameters()

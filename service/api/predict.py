@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, current_app
 
 from service.api.responses import json_body, json_response
-from service.serving import ServedModel
+from service.model_holder import ServedModel
 
 blueprint = Blueprint("predict", __name__)
 
@@ -17,13 +17,15 @@ blueprint = Blueprint("predict", __name__)
 def _score(
     served: ServedModel, endpoint: str, movies: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
+    """Rate validated movies, hand their inputs to the drift window, record the metrics."""
     predictor = served.predictor
-    started = time.perf_counter()
     columns = predictor.columns(movies)
+    started = time.perf_counter()
     result = predictor.predict(columns)
     seconds = time.perf_counter() - started
-    current_app.extensions["telemetry"].record(
-        endpoint, predictor, served.drift, result.ratings, seconds, columns
+    served.drift.observe(columns)
+    current_app.extensions["telemetry"].record_predictions(
+        endpoint, predictor.model_id, result.ratings, seconds
     )
     coverage = predictor.coverage
     return [

@@ -1,4 +1,4 @@
-"""The served model and its rollout: everything that depends on the model, swapped as one.
+"""The model the service holds: everything that depends on it, loaded and swapped as one.
 
 A rollout writes the new artifact, then the new model.json (the commit point, as the train
 stage does). Each worker's watcher notices the card change, loads and verifies the new model
@@ -19,18 +19,21 @@ from typing import Any
 from flask import Flask
 
 from imdb_rating.predictor import Predictor
-from service.api import docs
 from service.config import ServiceConfig
-from service.drift import DriftWindow
-from service.fastload import BatchLoader, FastLoader
+from service.drift_window import DriftWindow
+from service.fast_validation import BatchLoader, FastLoader
+from service.openapi import build_openapi
 from service.schemas import batch_schema, movie_schema
 from service.telemetry import Telemetry
 
-log = logging.getLogger("service.serving")
+log = logging.getLogger("service.model_holder")
 
 
 @dataclass(frozen=True)
 class ServedModel:
+    """One model and what is built from it: request loaders (its genres and crew inputs), the
+    drift window against its training data, and the OpenAPI document of its schemas."""
+
     predictor: Predictor
     movie: FastLoader
     batch: BatchLoader
@@ -51,8 +54,8 @@ def load_served_model(app: Flask, config: ServiceConfig) -> ServedModel:
         predictor=predictor,
         movie=FastLoader(movie()),
         batch=BatchLoader(batch()),
-        drift=DriftWindow(predictor.spec["drift_reference"], config.drift_window, drift_file),
-        openapi=docs.build_openapi(app, movie, batch),
+        drift=DriftWindow(predictor.spec.drift_reference, config.drift_window, drift_file),
+        openapi=build_openapi(app, movie, batch),
     )
 
 

