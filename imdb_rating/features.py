@@ -77,7 +77,7 @@ class FeatureSpec:
     genres: list[str]
     crew_roles: list[str]
     target_mean: float
-    encoding_smoothing: float  # of the crew encodings
+    crew_encoding_smoothing: float
     title_word_smoothing: float
     target_tables: dict[str, dict[str, list[float]]]  # per crew role, and "title_words"
     people: dict[str, dict[str, list[float]]]  # per crew role
@@ -225,7 +225,11 @@ def _title_filler(spec: FeatureSpec):
 
 
 def _crew_filler(spec: FeatureSpec, role: str):
-    prior, smoothing, people_table = spec.target_mean, spec.encoding_smoothing, spec.people[role]
+    prior, smoothing, people_table = (
+        spec.target_mean,
+        spec.crew_encoding_smoothing,
+        spec.people[role],
+    )
     nobody = (0.0, *[math.nan] * (len(CREW_FEATURES) - 1))
 
     def features(people: Sequence[str], year: float, votes: float, table: Table):

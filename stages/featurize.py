@@ -43,7 +43,7 @@ class FeaturizeParams:
     test_size: float
     seed: int
     encoding_folds: int
-    encoding_smoothing: float
+    crew_encoding_smoothing: float
     title_word_smoothing: float
     title_word_min_count: int
     drift_bins: int
@@ -135,7 +135,7 @@ def learn_spec(movies: pd.DataFrame, train: pd.DataFrame, params: FeaturizeParam
         genres=genres,
         crew_roles=roles,
         target_mean=round(float(targets.mean()), 6),
-        encoding_smoothing=params.encoding_smoothing,
+        crew_encoding_smoothing=params.crew_encoding_smoothing,
         title_word_smoothing=params.title_word_smoothing,
         target_tables=encoding_tables(columns, targets, roles, params.title_word_min_count),
         people={role: people_table(movies, role) for role in roles},

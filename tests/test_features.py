@@ -24,7 +24,7 @@ def make_spec(crew: bool = True) -> FeatureSpec:
         genres=["Comedy", "Drama"],
         crew_roles=["directors", "writers"] if crew else [],
         target_mean=6.0,
-        encoding_smoothing=2.0,
+        crew_encoding_smoothing=2.0,
         title_word_smoothing=1.0,
         target_tables={
             "title_words": {"love": [16.0, 2]},
