@@ -30,7 +30,7 @@ import pandas as pd
 from imdb_rating.artifact import ArtifactError, read_model_card
 from imdb_rating.features import FeatureSpec
 from imdb_rating.predictor import Predictor
-from stages.common import REPO_ROOT, StageError, regression_metrics
+from stages.common import PARAMS_FILE, REPO_ROOT, StageError, load_params, regression_metrics
 from stages.featurize import as_columns, split_mask
 
 log = logging.getLogger("stages.registry")
@@ -39,6 +39,11 @@ EXPERIMENT = "imdb-rating"
 CHAMPION, CHALLENGER = "champion", "challenger"
 # What `mlflow models serve` needs besides MLflow itself to load the pyfunc.
 SERVING_PACKAGES = ("mlflow", "numba", "numpy", "pandas", "scikit-learn", "skops")
+
+
+def registered_model() -> str:
+    """The registry's name of the model (params.yaml train.registered_model)."""
+    return load_params("train", REPO_ROOT / PARAMS_FILE)["registered_model"]
 
 
 def tracking_uri() -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from harness.loopback import GunicornService, http_json, http_request, mlflow_scoring_server
 from imdb_rating.predictor import Predictor
-from stages.common import StageError, regression_metrics
+from stages.common import StageError, regression_metrics, run_stage
 from stages.featurize import as_columns
 from stages.registry import CHALLENGER, CHAMPION, compare, held_out_by, promote, register
 from tests.conftest import VENV_BIN, model_id_of, synthetic_movies, train_serving_artifact
@@ -161,7 +161,9 @@ def test_make_promote_refuses_a_workspace_model_that_is_not_the_pinned_one(
     (tmp_path / "dvc.lock").write_text(json.dumps(lock))  # JSON is YAML too
     monkeypatch.setattr(promote_tool, "REPO_ROOT", tmp_path)
 
-    assert promote_tool.main([]) == 1
+    with pytest.raises(SystemExit) as exit_status:
+        run_stage(lambda: promote_tool.main([]))
+    assert exit_status.value.code == 1
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1
     assert error[0].startswith("error: models/model.json is not the model dvc.lock pins")

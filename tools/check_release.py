@@ -10,18 +10,14 @@ built from it.
 
 from __future__ import annotations
 
-import sys
-
 from imdb_rating.artifact import ArtifactError, load_verified_model
-from stages.common import REPO_ROOT, StageError, load_params
-from stages.registry import champion_model_id, tracking_uri
-
-CARD = REPO_ROOT / "models" / "model.json"
+from stages.common import MODEL_CARD, StageError, run_stage
+from stages.registry import champion_model_id, registered_model, tracking_uri
 
 
 def check_release(name: str) -> str:
     try:
-        _, card = load_verified_model(CARD)
+        _, card = load_verified_model(MODEL_CARD)
     except ArtifactError as error:
         raise StageError(str(error)) from None
     champion = champion_model_id(name)
@@ -33,15 +29,9 @@ def check_release(name: str) -> str:
     return f"models/ holds {name}@champion, model {card['model_id']}: ready to build"
 
 
-def main() -> int:
-    try:
-        name = load_params("train", REPO_ROOT / "params.yaml")["registered_model"]
-        print(check_release(name))
-    except StageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+def main() -> None:
+    print(check_release(registered_model()))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)

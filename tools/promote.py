@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 from pathlib import Path
 
 import yaml
 
-from stages.common import REPO_ROOT, StageError, load_params
-from stages.registry import promote
+from stages.common import MODEL_CARD, REPO_ROOT, StageError, run_stage
+from stages.registry import promote, registered_model
 
-CARD = Path("models/model.json")
+CARD = MODEL_CARD.relative_to(REPO_ROOT)  # as dvc.lock names it
 
 
 def pinned_md5(lock_file: Path, path: Path) -> str:
@@ -48,19 +47,13 @@ def check_pinned(repo: Path, card: Path = CARD) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--version", help="the registry version to promote (default: newest)")
     args = parser.parse_args(argv)
-    try:
-        check_pinned(REPO_ROOT)
-        name = load_params("train", REPO_ROOT / "params.yaml")["registered_model"]
-        print(promote(name, REPO_ROOT / CARD, args.version))
-    except StageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    check_pinned(REPO_ROOT)
+    print(promote(registered_model(), REPO_ROOT / CARD, args.version))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_stage(main)
