@@ -13,7 +13,7 @@ COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
 COPY imdb_rating/ imdb_rating/
 COPY service/ service/
-COPY models/model.skops models/model.json models/
+COPY models/model.skops models/model.json models/model_card.html models/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

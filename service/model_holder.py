@@ -28,6 +28,8 @@ from service.telemetry import Telemetry
 
 log = logging.getLogger("service.model_holder")
 
+CARD_PAGE = "model_card.html"  # stages/card.py writes it next to model.json
+
 
 @dataclass(frozen=True)
 class ServedModel:
@@ -39,6 +41,7 @@ class ServedModel:
     batch: BatchLoader
     drift: DriftWindow
     openapi: dict[str, Any]
+    card_page: bytes | None  # the model card's HTML page, when the pipeline wrote this model's
 
 
 def load_served_model(app: Flask, config: ServiceConfig) -> ServedModel:
@@ -56,7 +59,17 @@ def load_served_model(app: Flask, config: ServiceConfig) -> ServedModel:
         batch=BatchLoader(batch()),
         drift=DriftWindow(predictor.spec.drift_reference, config.drift_window, drift_file),
         openapi=build_openapi(app, movie, batch),
+        card_page=model_card_page(config.model_card.parent / CARD_PAGE, predictor.model_id),
     )
+
+
+def model_card_page(path: Path, model_id: str) -> bytes | None:
+    """The card stage's HTML page next to model.json, if it describes this very model."""
+    try:
+        page = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return page if f'<meta name="model-id" content="{model_id}">'.encode() in page else None
 
 
 def _card_signature(path: Path) -> tuple[int, int, int] | None:

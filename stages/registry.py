@@ -232,6 +232,20 @@ def register(
     return {"run_id": run.info.run_id, "version": version, "gate": result}
 
 
+def log_model_card(name: str, model_id: str, paths: list[Path]) -> None:
+    """Log the model card's files to the run that registered the model with this id."""
+    _, client = _client()
+    versions = client.search_model_versions(f"name = '{name}' and tag.model_id = '{model_id}'")
+    if not versions:
+        raise StageError(
+            f"no version of {name} at {tracking_uri()} has model_id {model_id}: run the train"
+            " stage with this tracking URI first"
+        )
+    newest = max(versions, key=lambda version: int(version.version))
+    for path in paths:
+        client.log_artifact(newest.run_id, str(path), artifact_path="model_card")
+
+
 def champion_model_id(name: str) -> str | None:
     """The model_id tag of the version `champion` names (None: no champion)."""
     from mlflow.exceptions import MlflowException

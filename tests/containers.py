@@ -91,7 +91,7 @@ def build_context(folder: Path, models: Path) -> Path:
         destination = folder / name
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_ROOT / name, destination)
-    shutil.copytree(models, folder / "models")
+    shutil.copytree(models, folder / "models", dirs_exist_ok=True)
     return folder
 
 

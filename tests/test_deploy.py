@@ -154,7 +154,13 @@ def test_the_image_holds_only_the_locked_service_runtime() -> None:
     assert deps.all("COPY")[0].split()[0] == "requirements/service.txt"
     copied = {item for args in FINAL.all("COPY") if not args.startswith("--from")
               for item in args.split()[:-1]}  # fmt: skip
-    assert copied == {"imdb_rating/", "service/", "models/model.skops", "models/model.json"}
+    assert copied == {
+        "imdb_rating/",
+        "service/",
+        "models/model.skops",
+        "models/model.json",
+        "models/model_card.html",
+    }
 
 
 def test_dockerignore_keeps_data_caches_and_the_tracking_store_out() -> None:

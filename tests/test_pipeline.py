@@ -55,6 +55,8 @@ def test_repro_elsewhere_rebuilds_exactly_the_pinned_model_and_metrics(repo_copy
     client = mlflow.MlflowClient(f"sqlite:///{repo_copy / 'mlflow.db'}")
     version = client.get_model_version_by_alias("imdb-rating", "challenger")  # no champion yet
     assert version.tags["model_id"] == card["model_id"]
+    logged = {Path(a.path).name for a in client.list_artifacts(version.run_id, "model_card")}
+    assert logged == {"model_card.md", "model_card.html"}  # the card stage logged the card
 
 
 @pytest.mark.official_sample

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint, Response, current_app
+from werkzeug.exceptions import NotFound
 
 from service import __version__
 from service.api.responses import json_response
@@ -33,6 +34,7 @@ def index():
                 "predict": "/predict",
                 "predict_batch": "/predict/batch",
                 "model": "/model",
+                "model_card": "/model/card",
                 "health": "/health",
                 "ready": "/ready",
                 "metrics": "/metrics",
@@ -100,3 +102,30 @@ def model():
               schema: {$ref: "#/components/schemas/ModelInfo"}
     """
     return json_response(current_app.extensions["model"].current.predictor.describe())
+
+
+@blueprint.get("/model/card")
+def model_card():
+    """The served model's card.
+    ---
+    get:
+      summary: "The model card: intended use, training data, metrics, errors by segment, limits"
+      tags: [meta]
+      responses:
+        200:
+          description: The card, as a page (the pipeline's models/model_card.html)
+          content:
+            text/html: {}
+        404:
+          description: The pipeline wrote no card for the served model
+          content:
+            application/json:
+              schema: {$ref: "#/components/schemas/Error"}
+    """
+    served = current_app.extensions["model"].current
+    if served.card_page is None:
+        raise NotFound(
+            f"No model card for model {served.predictor.model_id}: the pipeline's card stage"
+            " writes models/model_card.html next to model.json."
+        )
+    return Response(served.card_page, mimetype="text/html")
