@@ -170,9 +170,12 @@ def feature_frame(movies: pd.DataFrame, matrix: np.ndarray, names: list[str]) ->
 
 
 def featurize(
-    movies: pd.DataFrame, params: FeaturizeParams
+    movies: pd.DataFrame, params: FeaturizeParams, is_test: np.ndarray | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, FeatureSpec]:
-    is_test = split_mask(movies["tconst"], params.test_size, params.seed)
+    """Train and test feature frames and the spec learned on train. The split is the seeded
+    hash of the tconst unless `is_test` says otherwise (evaluate's temporal holdout)."""
+    if is_test is None:
+        is_test = split_mask(movies["tconst"], params.test_size, params.seed)
     train, test = movies[~is_test].reset_index(drop=True), movies[is_test].reset_index(drop=True)
     spec = learn_spec(movies, train, params)
     names = spec.feature_names

@@ -37,6 +37,15 @@ METRICS = {
     "n_calibration": 50,
     "n_test": 150,
     "baseline": {"rmse": 0.66, "r2": 0.24, "mae": 0.5},
+    "temporal": {
+        "cutoff_year": 1950,
+        "n_train": 500,
+        "n_test": 100,
+        "rmse": 0.6,
+        "r2": 0.4,
+        "mae": 0.45,
+        "baseline": {"rmse": 0.8, "r2": 0.1, "mae": 0.6},
+    },
 }
 SEGMENTS = {
     "by_decade": {"1930s": {"n": 50, "rmse": 0.6, "mae": 0.4, "baseline_rmse": 0.7}},
@@ -63,6 +72,8 @@ def test_the_card_says_what_the_model_is_for_and_how_it_was_made(model_card_path
     assert "| below min votes | 300 |" in text and "no rating" not in text  # what was dropped
     assert "| 1930s | 50 | 0.600 | 0.700 |" in text  # errors by segment
     assert "81.0% of test ratings fall inside" in text  # interval coverage
+    assert "movies up to 1950 (500), tested on the 100 released after" in text
+    assert "| RMSE | 0.600 | 0.800 |" in text  # newer movies, next to the recipe
     assert "dvc exp run -S download.source=/data/imdb" in text
     assert card(model_card_path) == text  # a pure function of its inputs
 

@@ -1,11 +1,23 @@
-"""evaluate: segment reports that say where the model helps and where it does not."""
+"""evaluate: segment reports that say where the model helps and where it does not, and how it
+does on movies newer than all it was trained on."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from stages.evaluate import plot_sample, segment_metrics, vote_bucket
+from stages.common import load_params
+from stages.evaluate import (
+    EvaluateParams,
+    plot_sample,
+    segment_metrics,
+    temporal_cutoff,
+    temporal_holdout,
+    vote_bucket,
+)
+from stages.featurize import FeaturizeParams
+from stages.train import TrainParams
+from tests.conftest import REPO_ROOT, synthetic_movies
 
 
 @pytest.mark.parametrize(
@@ -44,3 +56,31 @@ def test_plot_sample_is_a_fixed_small_subset() -> None:
     assert len(points) == 10 and points["tconst"].is_monotonic_increasing
     assert (points["residual"] == -0.5).all()
     assert points.equals(plot_sample(scored, 10))
+
+
+def test_the_temporal_cutoff_leaves_the_newest_share_for_testing() -> None:
+    years = pd.Series(range(1900, 2000))  # one movie a year
+    cutoff = temporal_cutoff(years, 0.15)
+    assert cutoff == 1984 and (years > cutoff).mean() == pytest.approx(0.15)
+
+
+def test_the_temporal_holdout_tests_only_movies_newer_than_all_it_trained_on() -> None:
+    movies = synthetic_movies(1200)
+    params = EvaluateParams(
+        baseline_n_estimators=10,
+        baseline_seed=1,
+        plot_points=10,
+        importance_repeats=1,
+        temporal_test_share=0.2,
+    )
+    train = load_params("train", REPO_ROOT / "params.yaml")
+    train_params = TrainParams(**train | {"hist_gradient_boosting": {"max_iter": 30}})
+    featurize_params = FeaturizeParams(**load_params("featurize", REPO_ROOT / "params.yaml"))
+    metrics, by_year = temporal_holdout(movies, params, featurize_params, train_params)
+
+    assert metrics["n_test"] == (movies["year"] > metrics["cutoff_year"]).sum()
+    assert metrics["n_train"] + metrics["n_test"] == len(movies)
+    assert (
+        by_year["year"].min() > metrics["cutoff_year"] and by_year["n"].sum() == metrics["n_test"]
+    )
+    assert metrics["rmse"] < metrics["baseline"]["rmse"]  # the recipe's lift holds on newer movies

@@ -1,0 +1,85 @@
+"""validate: the cross-validated error on the train split, the figure a search ranks by.
+
+Hyper-parameter and feature searches (`make tune`) choose by this figure, never by the test
+split: the test split is read once, by train and evaluate, for the chosen configuration. A
+search that picked by test RMSE would fit the test rows through its choices, and the test
+figure would then overstate how well the model does on movies it has not seen.
+
+The folds are a seeded hash of the tconst, as every split here. Each fold is scored by the train
+stage's own model (`make_model`, train's params, hence this stage reads that section too) fit on
+the other folds. Train rows carry out-of-fold encodings (featurize), so no fold sees its own
+ratings through them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imdb_rating.features import FeatureSpec
+from stages.common import (
+    FEATURES_DIR,
+    METRICS_DIR,
+    hash_fraction,
+    regression_metrics,
+    run_stage,
+    stage_params,
+    write_json,
+)
+from stages.train import TrainParams, make_model
+
+log = logging.getLogger("stages.validate")
+
+
+@dataclass(frozen=True)
+class ValidateParams:
+    folds: int
+
+
+def cross_validate(
+    train: pd.DataFrame, names: list[str], params: TrainParams, folds: int
+) -> dict[str, Any]:
+    """Mean (and spread) of the per-fold test metrics of the train stage's model."""
+    fold = np.array(
+        [int(hash_fraction(t, params.seed, "validation") * folds) for t in train.tconst]
+    )
+    features, ratings = train[names].to_numpy(), train["rating"].to_numpy()
+    scores = []
+    for held_out in (fold == k for k in range(folds)):
+        model = make_model(params).fit(features[~held_out], ratings[~held_out])
+        scores.append(regression_metrics(ratings[held_out], model.predict(features[held_out])))
+    rmses = [score["rmse"] for score in scores]
+    return {
+        "cv_rmse": round(float(np.mean(rmses)), 6),
+        "cv_rmse_std": round(float(np.std(rmses)), 6),
+        "cv_r2": round(float(np.mean([score["r2"] for score in scores])), 6),
+        "cv_mae": round(float(np.mean([score["mae"] for score in scores])), 6),
+        "folds": folds,
+        "n_train": len(train),
+    }
+
+
+def main() -> None:
+    params = stage_params(ValidateParams, "validate")
+    spec = FeatureSpec.from_dict(json.loads((FEATURES_DIR / "spec.json").read_text()))
+    train = pd.read_parquet(FEATURES_DIR / "train.parquet")
+    metrics = cross_validate(
+        train, spec.feature_names, stage_params(TrainParams, "train"), params.folds
+    )
+    write_json(METRICS_DIR / "validation.json", metrics)
+    log.info(
+        "%d-fold cross-validation on the train split: RMSE %.4f ± %.4f, R² %.4f",
+        params.folds,
+        metrics["cv_rmse"],
+        metrics["cv_rmse_std"],
+        metrics["cv_r2"],
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)
