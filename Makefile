@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install lock sample repro check-repro test lint compare promote mlflow-ui serve \
+.PHONY: install lock sample repro check-repro test lint compare tune promote mlflow-ui serve \
 	bench-pipeline bench-service bench-full-scale bench-reliability bench-capacity
 
 # The environment is an input too: exact versions with hashes from requirements/dev.txt (the
@@ -61,6 +61,12 @@ lint: install
 BASE ?= main
 compare: install
 	$(BIN)/python -m tools.compare --base $(BASE)
+
+# A small search as DVC experiments (params.yaml `tune`), ranked on the train split's folds,
+# logged to MLflow; the best point is applied to params.yaml: then `make repro`. (The workspace's
+# pipeline runs first: `dvc exp apply` checks the experiment's outputs out of the cache.)
+tune: repro
+	$(BIN)/python -m tools.tune --apply
 
 # Move the registry's `champion` to the model main pins (VERSION=n to name the version).
 promote: install

@@ -50,7 +50,8 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
 
 
-def _client():
+def tracking():
+    """The mlflow module and a client, at tracking_uri()."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow  # heavy (~0.8 s): only on the training and promotion paths
 
@@ -165,7 +166,7 @@ def register(
     """
     from imdb_rating import pyfunc
 
-    mlflow, client = _client()
+    mlflow, client = tracking()
     card = read_model_card(models_dir / "model.json")
     challenger = Predictor(models_dir / "model.json")
     name = card["name"]
@@ -234,7 +235,7 @@ def register(
 
 def log_model_card(name: str, model_id: str, paths: list[Path]) -> None:
     """Log the model card's files to the run that registered the model with this id."""
-    _, client = _client()
+    _, client = tracking()
     versions = client.search_model_versions(f"name = '{name}' and tag.model_id = '{model_id}'")
     if not versions:
         raise StageError(
@@ -250,7 +251,7 @@ def champion_model_id(name: str) -> str | None:
     """The model_id tag of the version `champion` names (None: no champion)."""
     from mlflow.exceptions import MlflowException
 
-    _, client = _client()
+    _, client = tracking()
     try:
         return client.get_model_version_by_alias(name, CHAMPION).tags.get("model_id")
     except MlflowException:
@@ -267,7 +268,7 @@ def promote(name: str, card_path: Path, version: str | None = None) -> str:
         pinned = read_model_card(card_path)["model_id"]
     except ArtifactError as error:
         raise StageError(str(error)) from None
-    _, client = _client()
+    _, client = tracking()
     if version is None:
         found = client.search_model_versions(f"name = '{name}' and tag.model_id = '{pinned}'")
         if not found:
