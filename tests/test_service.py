@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -202,6 +203,25 @@ def test_non_json_content_types_get_415(client, content_type: str) -> None:
     response = post(client, "/predict", data=b"year=1999", content_type=content_type)
     assert response.status_code == 415
     assert response.get_json()["error"] == "Unsupported Media Type"
+
+
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_compressed_bodies_get_415_naming_the_encoding(client, path: str, encoding: str) -> None:
+    body = gzip.compress(
+        json.dumps({"movies": [MOVIE]} if path.endswith("batch") else MOVIE).encode()
+    )
+    response = post(client, path, data=body, headers={"Content-Encoding": encoding})
+    assert response.status_code == 415
+    assert response.get_json()["message"] == (
+        f"Content-Encoding {encoding} is not supported; send identity-encoded JSON."
+    )
+    assert response.headers["Accept-Encoding"] == "identity"
+
+
+def test_identity_encoded_bodies_are_accepted(client) -> None:
+    response = post(client, "/predict", MOVIE, headers={"Content-Encoding": "identity"})
+    assert response.status_code == 200
 
 
 def test_a_body_over_the_limit_gets_413(model_card_path) -> None:
