@@ -15,6 +15,7 @@ import pytest
 
 from imdb_rating.artifact import ArtifactError, load_verified_model
 from imdb_rating.features import FeatureSpec, build_matrix
+from service.api.docs import form_field
 from service.app import create_app
 from service.config import ServiceConfig
 from tests.conftest import model_id_of
@@ -333,6 +334,11 @@ def test_openapi_documents_every_route_and_the_model_specific_schema(client, app
     )
     assert "directors" in movie["properties"]
     assert client.get("/docs").status_code == 200
+
+
+def test_the_docs_form_refuses_a_movie_field_it_has_no_input_for() -> None:
+    with pytest.raises(ValueError, match="no input for 'cast' of type 'object'"):
+        form_field("cast", {"type": "object"}, required=False)
 
 
 def test_openapi_document_is_valid_openapi_3(client) -> None:
