@@ -7,7 +7,7 @@ from flask import Flask, current_app
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from service.api.responses import json_response
+from service.api.responses import UnsupportedContentEncoding, json_response
 
 
 def _http_error(error: HTTPException):
@@ -16,6 +16,8 @@ def _http_error(error: HTTPException):
     )
     if error.code == 405 and error.valid_methods:  # the Allow header is part of a 405
         response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    if isinstance(error, UnsupportedContentEncoding):
+        response.headers["Accept-Encoding"] = error.accepted
     return response
 
 

@@ -18,7 +18,7 @@ from service import __version__, schemas
 ERROR_RESPONSES = {
     "BadRequest": "Malformed JSON",
     "TooLarge": "Body larger than the configured limit",
-    "UnsupportedMediaType": "Body is not application/json",
+    "UnsupportedMediaType": "Body is not identity-encoded application/json",
     "Invalid": "Valid JSON with invalid fields: a message per field (and per batch index)",
 }
 STATIC_SCHEMAS = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -14,6 +15,7 @@ import pytest
 
 from imdb_rating.artifact import ArtifactError, load_verified_model
 from imdb_rating.features import FeatureSpec, build_matrix
+from service.api.docs import form_field
 from service.app import create_app
 from service.config import ServiceConfig
 from tests.conftest import model_id_of
@@ -206,6 +208,25 @@ def test_non_json_content_types_get_415(client, content_type: str) -> None:
     assert response.get_json()["error"] == "Unsupported Media Type"
 
 
+@pytest.mark.parametrize("path", ["/predict", "/predict/batch"])
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_compressed_bodies_get_415_naming_the_encoding(client, path: str, encoding: str) -> None:
+    body = gzip.compress(
+        json.dumps({"movies": [MOVIE]} if path.endswith("batch") else MOVIE).encode()
+    )
+    response = post(client, path, data=body, headers={"Content-Encoding": encoding})
+    assert response.status_code == 415
+    assert response.get_json()["message"] == (
+        f"Content-Encoding {encoding} is not supported; send identity-encoded JSON."
+    )
+    assert response.headers["Accept-Encoding"] == "identity"
+
+
+def test_identity_encoded_bodies_are_accepted(client) -> None:
+    response = post(client, "/predict", MOVIE, headers={"Content-Encoding": "identity"})
+    assert response.status_code == 200
+
+
 def test_a_body_over_the_limit_gets_413(model_card_path) -> None:
     small = create_app(ServiceConfig(model_card=model_card_path, max_body_bytes=1000))
     response = post(small.test_client(), "/predict", {**MOVIE, "title": "x" * 2000})
@@ -315,6 +336,11 @@ def test_openapi_documents_every_route_and_the_model_specific_schema(client, app
     )
     assert "directors" in movie["properties"]
     assert client.get("/docs").status_code == 200
+
+
+def test_the_docs_form_refuses_a_movie_field_it_has_no_input_for() -> None:
+    with pytest.raises(ValueError, match="no input for 'cast' of type 'object'"):
+        form_field("cast", {"type": "object"}, required=False)
 
 
 def test_openapi_document_is_valid_openapi_3(client) -> None:
