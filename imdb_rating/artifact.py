@@ -28,6 +28,9 @@ TRUSTED_TYPES = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
 )
+# The model card people read (stages/card.py writes it next to model.json; the image ships it).
+READABLE_CARD_MARKDOWN = "model_card.md"
+READABLE_CARD_PAGE = "model_card.html"
 # Zip entries carry a local time; a fixed one keeps the archive's bytes reproducible.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Flask
 
+from imdb_rating.artifact import READABLE_CARD_PAGE
 from imdb_rating.predictor import Predictor
 from service.config import ServiceConfig
 from service.drift_window import DriftWindow
@@ -27,8 +28,6 @@ from service.schemas import batch_schema, movie_schema
 from service.telemetry import Telemetry
 
 log = logging.getLogger("service.model_holder")
-
-CARD_PAGE = "model_card.html"  # stages/card.py writes it next to model.json
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,9 @@ def load_served_model(app: Flask, config: ServiceConfig) -> ServedModel:
         batch=BatchLoader(batch()),
         drift=DriftWindow(predictor.spec.drift_reference, config.drift_window, drift_file),
         openapi=build_openapi(app, movie, batch),
-        card_page=model_card_page(config.model_card.parent / CARD_PAGE, predictor.model_id),
+        card_page=model_card_page(
+            config.model_card.parent / READABLE_CARD_PAGE, predictor.model_id
+        ),
     )
 
 

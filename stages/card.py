@@ -21,6 +21,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from imdb_rating.artifact import READABLE_CARD_MARKDOWN, READABLE_CARD_PAGE
 from stages.common import (
     METRICS_DIR,
     MODEL_CARD,
@@ -34,8 +35,8 @@ from stages.registry import log_model_card
 
 log = logging.getLogger("stages.card")
 
-CARD_MARKDOWN = MODELS_DIR / "model_card.md"
-CARD_HTML = MODELS_DIR / "model_card.html"
+CARD_MARKDOWN = MODELS_DIR / READABLE_CARD_MARKDOWN
+CARD_HTML = MODELS_DIR / READABLE_CARD_PAGE
 EMBEDDED_SAMPLE = "data/sample"
 
 

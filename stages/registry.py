@@ -27,7 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imdb_rating.artifact import ArtifactError, read_model_card
+from imdb_rating.artifact import (
+    READABLE_CARD_MARKDOWN,
+    READABLE_CARD_PAGE,
+    ArtifactError,
+    read_model_card,
+)
 from imdb_rating.features import FeatureSpec
 from imdb_rating.predictor import Predictor
 from stages.common import PARAMS_FILE, REPO_ROOT, StageError, load_params, regression_metrics
@@ -37,6 +42,7 @@ log = logging.getLogger("stages.registry")
 
 EXPERIMENT = "imdb-rating"
 CHAMPION, CHALLENGER = "champion", "challenger"
+CARD_ARTIFACTS = "model_card"  # the run's folder for the model card (stages/card.py)
 # What `mlflow models serve` needs besides MLflow itself to load the pyfunc.
 SERVING_PACKAGES = ("mlflow", "numba", "numpy", "pandas", "scikit-learn", "skops")
 
@@ -199,6 +205,11 @@ def register(
         version = str(info.registered_model_version)
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, value)
+        # The card stage logs the card of a new model. A rerun that rebuilds the same model
+        # (a fresh clone) skips that stage: the git-tracked card is then this model's; log it.
+        card_files = card_files_of(models_dir, card["model_id"])
+        for path in card_files:
+            mlflow.log_artifact(str(path), artifact_path=CARD_ARTIFACTS)
         champion_version, champion, why_not = _champion(mlflow, client, name)
         if champion_version is not None and champion is None:
             result = GateResult("no comparison", why_not)
@@ -233,6 +244,16 @@ def register(
     return {"run_id": run.info.run_id, "version": version, "gate": result}
 
 
+def card_files_of(models_dir: Path, model_id: str) -> list[Path]:
+    """The model card's files in `models_dir` if they describe this model, else none."""
+    markdown, page = models_dir / READABLE_CARD_MARKDOWN, models_dir / READABLE_CARD_PAGE
+    try:
+        title = markdown.read_text(encoding="utf-8").partition("\n")[0]
+    except FileNotFoundError:
+        return []
+    return [markdown, page] if title.endswith(f"model {model_id}") and page.is_file() else []
+
+
 def log_model_card(name: str, model_id: str, paths: list[Path]) -> None:
     """Log the model card's files to the run that registered the model with this id."""
     _, client = tracking()
@@ -244,7 +265,7 @@ def log_model_card(name: str, model_id: str, paths: list[Path]) -> None:
         )
     newest = max(versions, key=lambda version: int(version.version))
     for path in paths:
-        client.log_artifact(newest.run_id, str(path), artifact_path="model_card")
+        client.log_artifact(newest.run_id, str(path), artifact_path=CARD_ARTIFACTS)
 
 
 def champion_model_id(name: str) -> str | None:
