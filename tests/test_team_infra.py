@@ -126,7 +126,9 @@ def test_a_fresh_clone_pulls_the_pinned_model_and_data_and_serves_without_runnin
     team_repo: Path, s3_server: S3Server, tmp_path: Path
 ) -> None:
     clone = fresh_clone(team_repo, tmp_path / "clone")
-    assert not (clone / "models").exists()
+    # Git holds only the readable model card; the model itself lives in the DVC remote.
+    assert not (clone / "models" / "model.skops").exists()
+    assert not (clone / "models" / "model.json").exists()
 
     # This teammate (or CI) has the endpoint and keys in the environment, not in config.local.
     pulled = dvc(clone, "pull", env=isolated_env(**s3_server.environment()))
