@@ -1,0 +1,177 @@
+"""The prediction log: record format, bounded rotation shared by processes, drops counted."""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from service.app import create_app
+from service.config import ConfigError, ServiceConfig
+from service.prediction_log import LOG_NAME, PredictionLog, log_files, read_records
+from tests.test_service import MOVIE, metric
+
+FIELDS = ["year", "num_votes", "genres"]
+
+
+def movie(index: int) -> dict:
+    return {"year": 1990 + index % 30, "num_votes": 100 + index, "genres": [], "tconst": None}
+
+
+def results(count: int) -> tuple[list[float], list[float], list[float]]:
+    return [6.5] * count, [5.0] * count, [8.0] * count
+
+
+class Drops:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, movies: int) -> None:
+        self.count += movies
+
+
+def write_movies(directory: Path, count: int, max_bytes: int, backups: int, per_request=1):
+    drops = Drops()
+    log = PredictionLog(directory, max_bytes, backups, on_drop=drops)
+    for start in range(0, count, per_request):
+        movies = [movie(i) for i in range(start, min(start + per_request, count))]
+        log.submit("predict", "m1", 0.8, FIELDS, movies, results(len(movies)))
+    log.close()
+    return drops.count
+
+
+def test_a_record_holds_the_movie_its_id_the_prediction_interval_model_and_utc_time(
+    tmp_path: Path,
+) -> None:
+    log = PredictionLog(tmp_path, 1 << 20, 2, on_drop=Drops())
+    scored = {"year": 1999, "num_votes": 25_000, "genres": ["Drama"], "tconst": "tt0133093"}
+    log.submit("predict_batch", "abc123", 0.8, FIELDS, [scored], ([7.1], [6.0], [8.2]))
+    log.close()
+    [record] = read_records(log_files(tmp_path))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record.pop("time"))
+    assert record == {
+        "model_id": "abc123",
+        "endpoint": "predict_batch",
+        "tconst": "tt0133093",
+        "movie": {"year": 1999, "num_votes": 25_000, "genres": ["Drama"]},
+        "rating": 7.1,
+        "low": 6.0,
+        "high": 8.2,
+        "coverage": 0.8,
+    }
+
+
+def test_rotation_keeps_the_newest_records_within_backups_plus_one_files(tmp_path: Path) -> None:
+    max_bytes, backups = 4000, 2
+    assert write_movies(tmp_path, 500, max_bytes, backups, per_request=7) == 0
+    files = log_files(tmp_path)
+    assert [f.name for f in files] == [f"{LOG_NAME}.2", f"{LOG_NAME}.1", LOG_NAME]
+    assert all(0 < f.stat().st_size <= max_bytes for f in files)
+    votes = [r["movie"]["num_votes"] for r in read_records(files)]
+    assert votes == list(range(votes[0], 600))  # the newest, in order, none torn or repeated
+    assert len(votes) < 500  # the oldest were rotated away
+
+
+def _worker(directory: Path, worker: int) -> None:
+    log = PredictionLog(directory, 6000, 3, on_drop=Drops())
+    for index in range(300):
+        scored = movie(index) | {"tconst": f"tt{worker:03d}{index:05d}"}
+        log.submit("predict", "m1", 0.8, FIELDS, [scored], results(1))
+    log.close()
+
+
+def test_workers_share_one_bounded_log_without_torn_or_lost_lines(tmp_path: Path) -> None:
+    """Four processes write and rotate at once: every line whole, the disk bound held, and each
+    worker's records that were not rotated away are all there, in order."""
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_worker, args=(tmp_path, w)) for w in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    files = log_files(tmp_path)
+    assert len(files) <= 4 and all(f.stat().st_size <= 6000 for f in files)
+    records = list(read_records(files))  # each line parses
+    assert sum(len(f.read_bytes().splitlines()) for f in files) == len(records) > 0
+    for worker in range(4):
+        ids = [int(r["tconst"][5:]) for r in records if r["tconst"].startswith(f"tt{worker:03d}")]
+        assert ids == list(range(300 - len(ids), 300))
+
+
+def test_a_full_queue_drops_and_counts_and_so_does_a_closed_log(tmp_path: Path) -> None:
+    drops = Drops()
+    log = PredictionLog(tmp_path, 1 << 20, 1, on_drop=drops, capacity=10)
+    log.submit("predict_batch", "m1", 0.8, FIELDS, [movie(i) for i in range(11)], results(11))
+    assert drops.count == 11
+    log.close()
+    log.submit("predict", "m1", 0.8, FIELDS, [movie(0)], results(1))
+    assert drops.count == 12
+    assert not log_files(tmp_path)
+
+
+def test_a_failed_write_is_counted_and_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    drops = Drops()
+    log = PredictionLog(tmp_path / "log", 1 << 20, 1, on_drop=drops)
+    shutil.rmtree(tmp_path / "log")  # the volume went away
+    log.submit("predict", "m1", 0.8, FIELDS, [movie(0), movie(1)], results(2))
+    log.close()
+    assert drops.count == 2
+    assert "prediction log: 2 movies not written" in caplog.text
+
+
+def test_config_reads_the_log_settings_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert ServiceConfig.from_env().prediction_log_dir is None  # off unless asked for
+    monkeypatch.setenv("IMDB_PREDICTION_LOG_DIR", str(tmp_path))
+    monkeypatch.setenv("IMDB_PREDICTION_LOG_MAX_BYTES", "1000")
+    monkeypatch.setenv("IMDB_PREDICTION_LOG_BACKUPS", "3")
+    config = ServiceConfig.from_env()
+    assert (config.prediction_log_dir, config.prediction_log_max_bytes) == (tmp_path, 1000)
+    assert config.prediction_log_backups == 3
+    monkeypatch.setenv("IMDB_PREDICTION_LOG_BACKUPS", "0")
+    with pytest.raises(ConfigError, match="IMDB_PREDICTION_LOG_BACKUPS"):
+        ServiceConfig.from_env()
+
+
+def test_the_service_logs_what_it_scores_with_the_requests_title_ids(
+    model_card_path: Path, model_id: str, tmp_path: Path
+) -> None:
+    config = ServiceConfig(
+        model_card=model_card_path, drift_window=100, prediction_log_dir=tmp_path
+    )
+    app = create_app(config)
+    client = app.test_client()
+    single = client.post("/predict", json=MOVIE | {"tconst": "tt0133093"}).get_json()
+    batch = {"movies": [MOVIE, MOVIE | {"tconst": "tt0000001", "title": "Other"}]}
+    assert client.post("/predict/batch", json=batch).status_code == 200
+    invalid = client.post("/predict", json=MOVIE | {"tconst": "nm0000001"})
+    assert invalid.status_code == 422 and "tconst" in invalid.get_json()["fields"]
+    assert metric(client, "imdb_prediction_log_dropped_total") == 0
+    app.extensions["prediction_log"].close()
+    records = list(read_records(log_files(tmp_path)))
+    assert [(r["endpoint"], r["tconst"]) for r in records] == [
+        ("predict", "tt0133093"),
+        ("predict_batch", None),
+        ("predict_batch", "tt0000001"),
+    ]
+    first = records[0]
+    assert first["model_id"] == model_id
+    assert (first["rating"], first["low"], first["high"]) == (
+        single["rating"],
+        single["interval"]["low"],
+        single["interval"]["high"],
+    )
+    assert first["movie"]["title"] == "The Matrix" and "tconst" not in first["movie"]
+
+
+def test_without_a_log_folder_nothing_is_logged(model_card_path: Path) -> None:
+    app = create_app(ServiceConfig(model_card=model_card_path, drift_window=100))
+    assert app.extensions["prediction_log"] is None
+    assert app.test_client().post("/predict", json=MOVIE).status_code == 200
