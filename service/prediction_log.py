@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 log = logging.getLogger("service.prediction_log")
 
 LOG_NAME = "predictions.jsonl"
@@ -72,11 +74,10 @@ class _Entry:
     endpoint: str
     model_id: str
     coverage: float
-    fields: Sequence[str]
     movies: Sequence[Mapping[str, Any]]
     results: Results
 
-    def lines(self) -> Iterator[str]:
+    def lines(self) -> Iterator[bytes]:
         at = datetime.fromtimestamp(self.at, UTC).isoformat(timespec="milliseconds")
         ratings, lows, highs = self.results
         for movie, rating, low, high in zip(self.movies, ratings, lows, highs, strict=True):
@@ -84,14 +85,13 @@ class _Entry:
                 "time": at.replace("+00:00", "Z"),
                 "model_id": self.model_id,
                 "endpoint": self.endpoint,
-                "tconst": movie.get("tconst"),
-                "movie": {name: movie[name] for name in self.fields},
+                "movie": movie,
                 "rating": rating,
                 "low": low,
                 "high": high,
                 "coverage": self.coverage,
             }
-            yield json.dumps(record, separators=(",", ":")) + "\n"
+            yield orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
 
 class PredictionLog:
@@ -123,13 +123,13 @@ class PredictionLog:
         endpoint: str,
         model_id: str,
         coverage: float,
-        fields: Sequence[str],
         movies: Sequence[Mapping[str, Any]],
         results: Results,
     ) -> None:
-        """Queue one request's movies (validated, so `fields` are all present) and their
-        ratings, lows and highs; drop and count them if the queue is full or closed."""
-        entry = _Entry(time.time(), endpoint, model_id, coverage, fields, movies, results)
+        """Queue one request's movies, as validated (the model's inputs and the optional
+        tconst), and their ratings, lows and highs; drop and count them if the queue is full
+        or closed. The movies are not copied: nothing changes them after the request."""
+        entry = _Entry(time.time(), endpoint, model_id, coverage, movies, results)
         with self._queue_lock:
             if self._queued + len(movies) <= self.capacity and not self._stop.is_set():
                 self._queue.append(entry)
@@ -166,7 +166,7 @@ class PredictionLog:
                 self._stream = None
 
     def _write(self, entries: list[_Entry]) -> None:
-        data = [line.encode() for entry in entries for line in entry.lines()]
+        data = [line for entry in entries for line in entry.lines()]
         fcntl.flock(self._lock_file, fcntl.LOCK_EX)
         try:
             stream = self._open()

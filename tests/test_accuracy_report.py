@@ -82,7 +82,7 @@ def test_unchanged_ratings_pass_and_shifted_ratings_fail_naming_the_check(
     log_dir, movies = served_log
     records = list(read_records(log_files(log_dir)))
     assert len(records) == SCORED and {r["model_id"] for r in records} == {model_id}
-    assert {r["tconst"] for r in records} == set(movies["tconst"])
+    assert {r["movie"]["tconst"] for r in records} == set(movies["tconst"])
 
     same = publish(tmp_path / "same", movies)
     out = tmp_path / "report-same"
@@ -121,8 +121,7 @@ def fake_log(folder: Path, predictions: list[tuple[str, float, float, float]]) -
                 "time": f"2026-01-0{1 + i % 3}T12:00:00.000Z",
                 "model_id": "m" * 64,
                 "endpoint": "predict",
-                "tconst": tconst,
-                "movie": {"year": 2000, "num_votes": 100, "genres": [], "title": "x"},
+                "movie": {"year": 2000, "num_votes": 100, "genres": [], "tconst": tconst},
                 "rating": rating,
                 "low": low,
                 "high": high,

@@ -14,8 +14,6 @@ from service.config import ConfigError, ServiceConfig
 from service.prediction_log import LOG_NAME, PredictionLog, log_files, read_records
 from tests.test_service import MOVIE, metric
 
-FIELDS = ["year", "num_votes", "genres"]
-
 
 def movie(index: int) -> dict:
     return {"year": 1990 + index % 30, "num_votes": 100 + index, "genres": [], "tconst": None}
@@ -38,7 +36,7 @@ def write_movies(directory: Path, count: int, max_bytes: int, backups: int, per_
     log = PredictionLog(directory, max_bytes, backups, on_drop=drops)
     for start in range(0, count, per_request):
         movies = [movie(i) for i in range(start, min(start + per_request, count))]
-        log.submit("predict", "m1", 0.8, FIELDS, movies, results(len(movies)))
+        log.submit("predict", "m1", 0.8, movies, results(len(movies)))
     log.close()
     return drops.count
 
@@ -48,15 +46,14 @@ def test_a_record_holds_the_movie_its_id_the_prediction_interval_model_and_utc_t
 ) -> None:
     log = PredictionLog(tmp_path, 1 << 20, 2, on_drop=Drops())
     scored = {"year": 1999, "num_votes": 25_000, "genres": ["Drama"], "tconst": "tt0133093"}
-    log.submit("predict_batch", "abc123", 0.8, FIELDS, [scored], ([7.1], [6.0], [8.2]))
+    log.submit("predict_batch", "abc123", 0.8, [scored], ([7.1], [6.0], [8.2]))
     log.close()
     [record] = read_records(log_files(tmp_path))
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record.pop("time"))
     assert record == {
         "model_id": "abc123",
         "endpoint": "predict_batch",
-        "tconst": "tt0133093",
-        "movie": {"year": 1999, "num_votes": 25_000, "genres": ["Drama"]},
+        "movie": scored,
         "rating": 7.1,
         "low": 6.0,
         "high": 8.2,
@@ -79,7 +76,7 @@ def _worker(directory: Path, worker: int) -> None:
     log = PredictionLog(directory, 6000, 3, on_drop=Drops())
     for index in range(300):
         scored = movie(index) | {"tconst": f"tt{worker:03d}{index:05d}"}
-        log.submit("predict", "m1", 0.8, FIELDS, [scored], results(1))
+        log.submit("predict", "m1", 0.8, [scored], results(1))
     log.close()
 
 
@@ -98,17 +95,18 @@ def test_workers_share_one_bounded_log_without_torn_or_lost_lines(tmp_path: Path
     records = list(read_records(files))  # each line parses
     assert sum(len(f.read_bytes().splitlines()) for f in files) == len(records) > 0
     for worker in range(4):
-        ids = [int(r["tconst"][5:]) for r in records if r["tconst"].startswith(f"tt{worker:03d}")]
+        tconsts = [r["movie"]["tconst"] for r in records]
+        ids = [int(t[5:]) for t in tconsts if t.startswith(f"tt{worker:03d}")]
         assert ids == list(range(300 - len(ids), 300))
 
 
 def test_a_full_queue_drops_and_counts_and_so_does_a_closed_log(tmp_path: Path) -> None:
     drops = Drops()
     log = PredictionLog(tmp_path, 1 << 20, 1, on_drop=drops, capacity=10)
-    log.submit("predict_batch", "m1", 0.8, FIELDS, [movie(i) for i in range(11)], results(11))
+    log.submit("predict_batch", "m1", 0.8, [movie(i) for i in range(11)], results(11))
     assert drops.count == 11
     log.close()
-    log.submit("predict", "m1", 0.8, FIELDS, [movie(0)], results(1))
+    log.submit("predict", "m1", 0.8, [movie(0)], results(1))
     assert drops.count == 12
     assert not log_files(tmp_path)
 
@@ -119,7 +117,7 @@ def test_a_failed_write_is_counted_and_logged_not_raised(
     drops = Drops()
     log = PredictionLog(tmp_path / "log", 1 << 20, 1, on_drop=drops)
     shutil.rmtree(tmp_path / "log")  # the volume went away
-    log.submit("predict", "m1", 0.8, FIELDS, [movie(0), movie(1)], results(2))
+    log.submit("predict", "m1", 0.8, [movie(0), movie(1)], results(2))
     log.close()
     assert drops.count == 2
     assert "prediction log: 2 movies not written" in caplog.text
@@ -156,7 +154,7 @@ def test_the_service_logs_what_it_scores_with_the_requests_title_ids(
     assert metric(client, "imdb_prediction_log_dropped_total") == 0
     app.extensions["prediction_log"].close()
     records = list(read_records(log_files(tmp_path)))
-    assert [(r["endpoint"], r["tconst"]) for r in records] == [
+    assert [(r["endpoint"], r["movie"]["tconst"]) for r in records] == [
         ("predict", "tt0133093"),
         ("predict_batch", None),
         ("predict_batch", "tt0000001"),
@@ -168,7 +166,9 @@ def test_the_service_logs_what_it_scores_with_the_requests_title_ids(
         single["interval"]["low"],
         single["interval"]["high"],
     )
-    assert first["movie"]["title"] == "The Matrix" and "tconst" not in first["movie"]
+    assert first["movie"] == app.extensions["model"].current.movie.load(MOVIE) | {
+        "tconst": "tt0133093"
+    }
 
 
 def test_without_a_log_folder_nothing_is_logged(model_card_path: Path) -> None:

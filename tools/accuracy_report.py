@@ -98,7 +98,7 @@ def joined_predictions(records: list[dict[str, Any]], ratings: pd.Series) -> pd.
         {
             "day": [r["time"][:10] for r in records],
             "model_id": [r["model_id"] for r in records],
-            "tconst": [r["tconst"] for r in records],
+            "tconst": [r["movie"].get("tconst") for r in records],
             "predicted": [r["rating"] for r in records],
             "low": [r["low"] for r in records],
             "high": [r["high"] for r in records],
@@ -131,7 +131,7 @@ def model_report(
     report: dict[str, Any] = {
         "model_id": model_id,
         "rows_logged": len(logged),
-        "rows_with_tconst": sum(r["tconst"] is not None for r in logged),
+        "rows_with_tconst": sum(r["movie"].get("tconst") is not None for r in logged),
         "rows_joined": len(joined),
         "nominal_coverage": logged[0]["coverage"],
         "first_logged": min(r["time"] for r in logged),

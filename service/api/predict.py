@@ -33,12 +33,7 @@ def _score(
     prediction_log = current_app.extensions["prediction_log"]
     if prediction_log is not None:
         prediction_log.submit(
-            endpoint,
-            predictor.model_id,
-            coverage,
-            predictor.input_fields,
-            movies,
-            (ratings, lows, highs),
+            endpoint, predictor.model_id, coverage, movies, (ratings, lows, highs)
         )
     return [
         {"rating": rating, "interval": {"low": low, "high": high, "coverage": coverage}}
