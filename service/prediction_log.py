@@ -79,10 +79,11 @@ class _Entry:
 
     def lines(self) -> Iterator[bytes]:
         at = datetime.fromtimestamp(self.at, UTC).isoformat(timespec="milliseconds")
+        at = at.replace("+00:00", "Z")
         ratings, lows, highs = self.results
         for movie, rating, low, high in zip(self.movies, ratings, lows, highs, strict=True):
             record = {
-                "time": at.replace("+00:00", "Z"),
+                "time": at,
                 "model_id": self.model_id,
                 "endpoint": self.endpoint,
                 "movie": movie,
