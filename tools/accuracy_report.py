@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from imdb_rating.drift import psi_by_input
+from service.drift_window import WINDOW_FIELDS
 from service.prediction_log import log_files, read_records
 from stages.clean import RATINGS, read_ratings, to_number
 from stages.common import REPO_ROOT, StageError, load_params, write_json
@@ -56,6 +57,7 @@ MIN_ROWS = 100
 MAX_RMSE_INCREASE = 0.25
 COVERAGE_TOLERANCE = 0.05
 MAX_PLOTTED_POINTS = 4000  # keeps the page light; the statistics use every row
+LOGGED_COLUMNS = ("time", "model_id", "tconst", "predicted", "low", "high", "coverage")
 
 
 def log_paths(arguments: Sequence[str]) -> list[Path]:
@@ -92,21 +94,23 @@ def fetch_ratings(source: str) -> pd.Series:
     return to_number(ratings["averageRating"]).dropna()
 
 
-def joined_predictions(records: list[dict[str, Any]], ratings: pd.Series) -> pd.DataFrame:
-    """One row per logged prediction whose movie has a published rating."""
-    frame = pd.DataFrame(
-        {
-            "day": [r["time"][:10] for r in records],
-            "model_id": [r["model_id"] for r in records],
-            "tconst": [r["movie"].get("tconst") for r in records],
-            "predicted": [r["rating"] for r in records],
-            "low": [r["low"] for r in records],
-            "high": [r["high"] for r in records],
-            "coverage": [r["coverage"] for r in records],
-        }
-    )
-    frame["actual"] = frame["tconst"].map(ratings)
-    return frame[frame["actual"].notna()].reset_index(drop=True)
+def logged_predictions(paths: Sequence[Path]) -> pd.DataFrame:
+    """One row per logged prediction, read in one pass: what the report uses of each record
+    (the drift inputs of the movie, not all of it), so a full log fits in memory."""
+    columns: dict[str, list[Any]] = {name: [] for name in LOGGED_COLUMNS + WINDOW_FIELDS}
+    for record in read_records(paths):
+        movie = record["movie"]
+        for name in WINDOW_FIELDS:
+            columns[name].append(movie[name])
+        columns["time"].append(record["time"])
+        columns["model_id"].append(record["model_id"])
+        columns["tconst"].append(movie.get("tconst"))
+        columns["predicted"].append(record["rating"])
+        for name in ("low", "high", "coverage"):
+            columns[name].append(record[name])
+    frame = pd.DataFrame(columns)
+    frame["day"] = frame["time"].str[:10]
+    return frame
 
 
 def accuracy(rows: pd.DataFrame) -> dict[str, float]:
@@ -122,20 +126,18 @@ def accuracy(rows: pd.DataFrame) -> dict[str, float]:
 
 
 def model_report(
-    model_id: str,
-    logged: list[dict[str, Any]],
-    joined: pd.DataFrame,
-    card: Mapping[str, Any] | None,
+    model_id: str, logged: pd.DataFrame, card: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """Live accuracy of one model, by day too; input drift and test metrics from its card."""
+    joined = logged[logged["actual"].notna()]
     report: dict[str, Any] = {
         "model_id": model_id,
         "rows_logged": len(logged),
-        "rows_with_tconst": sum(r["movie"].get("tconst") is not None for r in logged),
+        "rows_with_tconst": int(logged["tconst"].notna().sum()),
         "rows_joined": len(joined),
-        "nominal_coverage": logged[0]["coverage"],
-        "first_logged": min(r["time"] for r in logged),
-        "last_logged": max(r["time"] for r in logged),
+        "nominal_coverage": float(logged["coverage"].iloc[0]),
+        "first_logged": logged["time"].min(),
+        "last_logged": logged["time"].max(),
         "live": accuracy(joined) if len(joined) else None,
         "by_day": [{"day": day, **accuracy(rows)} for day, rows in joined.groupby("day")],
         "test": None,
@@ -145,8 +147,7 @@ def model_report(
         report["test"] = {
             name: card["metrics"][name] for name in ("rmse", "mae", "interval_coverage")
         }
-        movies = [r["movie"] for r in logged]
-        columns = {name: [movie[name] for movie in movies] for name in movies[0]}
+        columns = {name: logged[name].tolist() for name in WINDOW_FIELDS}
         report["input_psi"] = psi_by_input(card["feature_spec"]["drift_reference"], columns)
     return report
 
@@ -375,23 +376,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def build_report(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
-    records = list(read_records(log_paths(args.logs)))
+    logged = logged_predictions(log_paths(args.logs))
     cards = {}
     for path in args.model:
         card = json.loads(path.read_text(encoding="utf-8"))
         cards[card["model_id"]] = card
-    joined = joined_predictions(records, fetch_ratings(args.ratings))
-    by_model: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_model.setdefault(record["model_id"], []).append(record)
+    logged["actual"] = logged["tconst"].map(fetch_ratings(args.ratings))
     models = [
-        model_report(model_id, logged, joined[joined["model_id"] == model_id], cards.get(model_id))
-        for model_id, logged in by_model.items()
+        model_report(model_id, rows, cards.get(model_id))
+        for model_id, rows in logged.groupby("model_id", sort=False)
     ]
     report = {
         "ratings_source": args.ratings,
-        "rows_logged": len(records),
-        "rows_joined": len(joined),
+        "rows_logged": len(logged),
+        "rows_joined": int(logged["actual"].notna().sum()),
         "thresholds": {
             "max_rmse": args.max_rmse,
             "max_rmse_increase": args.max_rmse_increase,
@@ -401,7 +399,7 @@ def build_report(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         "models": models,
     }
     report["failures"] = failed_checks(models, args)
-    return report, plots(joined, models)
+    return report, plots(logged[logged["actual"].notna()], models)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
