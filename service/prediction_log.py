@@ -38,7 +38,7 @@ LOG_NAME = "predictions.jsonl"
 LOCK_NAME = ".predictions.lock"
 FLUSH_SECONDS = 0.25
 # Movies waiting for the writer, per worker: 50 flushes' worth at 800 movies/s per worker, or
-# ten full batches; a few MB of references to request dicts at most.
+# ten full batches; ~10 MB of request dicts at most.
 QUEUE_MOVIES = 10_000
 
 Results = tuple[list[float], list[float], list[float]]  # ratings, interval lows and highs
@@ -58,12 +58,17 @@ def log_files(directory: Path) -> list[Path]:
 
 
 def read_records(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
-    """The records of log files; a torn last line (a worker killed mid-write) is skipped."""
+    """The records of log files. A torn line (a worker killed mid-write, or a write still in
+    progress when reading a live log) is skipped with a warning naming it."""
     for path in paths:
-        with path.open(encoding="utf-8") as stream:
-            for line in stream:
-                if line.endswith("\n"):
+        with path.open(encoding="utf-8", errors="replace") as stream:
+            for number, line in enumerate(stream, start=1):
+                try:
+                    if not line.endswith("\n"):
+                        raise ValueError("no end of line")
                     yield json.loads(line)
+                except ValueError:
+                    log.warning("%s:%d: torn line skipped: %.60s", path, number, line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +116,7 @@ class PredictionLog:
         self.capacity = capacity
         self._on_drop = on_drop
         self._lock_file = (directory / LOCK_NAME).open("a")  # held open: flock needs a descriptor
-        self._stream: IO[bytes] | None = None
+        self._stream: IO[bytes] | None = None  # the current log file, between flushes
         self._queue: list[_Entry] = []
         self._queued = 0  # movies in _queue
         self._queue_lock = threading.Lock()
@@ -172,6 +177,9 @@ class PredictionLog:
         try:
             stream = self._open()
             size = os.fstat(stream.fileno()).st_size  # other workers append too
+            if size and os.pread(stream.fileno(), 1, size - 1) != b"\n":
+                stream.write(b"\n")  # a worker was killed mid-line: only that line is lost
+                size += 1
             chunk: list[bytes] = []
             for line in data:
                 if size and size + len(line) > self.max_bytes:
@@ -196,7 +204,7 @@ class PredictionLog:
             if same:
                 return self._stream
             self._stream.close()
-        self._stream = self.path.open("ab")
+        self._stream = self.path.open("a+b")  # appends; readable for the last-byte check
         return self._stream
 
     def _rotate(self) -> IO[bytes]:

@@ -100,6 +100,21 @@ def test_workers_share_one_bounded_log_without_torn_or_lost_lines(tmp_path: Path
         assert ids == list(range(300 - len(ids), 300))
 
 
+def test_a_line_torn_by_a_killed_worker_costs_that_line_only_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert write_movies(tmp_path, 2, 1 << 20, 1) == 0
+    path = tmp_path / LOG_NAME
+    first, second = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(first + second[:40])  # a worker killed mid-write
+    assert write_movies(tmp_path, 1, 1 << 20, 1) == 0  # the next write starts a new line
+    with path.open("ab") as stream:
+        stream.write(second[:30])  # a write in progress while the report reads
+    assert [r["movie"]["num_votes"] for r in read_records([path])] == [100, 100]
+    assert f"{path}:2: torn line skipped" in caplog.text
+    assert f"{path}:4: torn line skipped" in caplog.text
+
+
 def test_a_full_queue_drops_and_counts_and_so_does_a_closed_log(tmp_path: Path) -> None:
     drops = Drops()
     log = PredictionLog(tmp_path, 1 << 20, 1, on_drop=drops, capacity=10)

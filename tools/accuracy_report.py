@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import logging
 import math
 import shutil
 import sys
@@ -352,7 +353,7 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;te
 logged, {report["rows_joined"]} joined with a published rating.</p>
 <ul class="fail">{failures}</ul>
 <table><tr>{"".join(f"<th>{h}</th>" for h in header)}</tr>{"".join(rows)}</table>
-<h2>Input drift (PSI against the training data; above 0.2 is a large shift)</h2>
+<h2>Input drift (PSI against the training data: above 0.1 a shift, above 0.25 a large one)</h2>
 <table>{"".join(drift) or "<tr><td>no model card given (--model)</td></tr>"}</table>
 <h2>Plots</h2>
 {"".join(figures)}
@@ -404,6 +405,7 @@ def build_report(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         report, figures = build_report(args)
     except (StageError, OSError, ValueError) as error:
