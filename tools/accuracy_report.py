@@ -6,9 +6,10 @@
 Joins the service's prediction log (IMDB_PREDICTION_LOG_DIR, service/prediction_log.py) on
 tconst with a later title.ratings from SOURCE: a folder in the official layout or an http(s)
 base URL, fetched and parsed by the download and clean stages' own code. Per model_id it
-reports the joined rows, live RMSE, MAE and bias, the share of actual ratings inside the logged
-intervals against their nominal coverage, by day of logging, and, for a model whose card is
-given (--model, repeatable), the input PSI against its training data and its test metrics.
+reports the joined rows, live RMSE, MAE and bias (mean of predicted - actual), the share of
+actual ratings inside the logged intervals against their nominal coverage, by day of logging,
+and, for a model whose card is given (--model, repeatable), the input PSI against its
+training data and its test metrics.
 Writes report.json and a self-contained report.html (inline SVG) to --out.
 
 Checks, for each model with at least --min-rows joined rows (default 100: fewer says more about
