@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import multiprocessing
 import re
+import runpy
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from service.app import create_app
 from service.config import ConfigError, ServiceConfig
 from service.prediction_log import LOG_NAME, PredictionLog, log_files, read_records
+from tests.conftest import REPO_ROOT
 from tests.test_service import MOVIE, metric
 
 
@@ -190,3 +193,21 @@ def test_without_a_log_folder_nothing_is_logged(model_card_path: Path) -> None:
     app = create_app(ServiceConfig(model_card=model_card_path, drift_window=100))
     assert app.extensions["prediction_log"] is None
     assert app.test_client().post("/predict", json=MOVIE).status_code == 200
+
+
+def test_gunicorns_worker_exit_hook_writes_the_queue_before_the_worker_goes(
+    model_card_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in {"PROMETHEUS_MULTIPROC_DIR": "", "OMP_NUM_THREADS": "1"}.items():
+        monkeypatch.setenv(name, value)  # the config module sets defaults for a real server
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")
+    worker_exit = runpy.run_path(str(REPO_ROOT / "service" / "gunicorn_conf.py"))["worker_exit"]
+    config = ServiceConfig(
+        model_card=model_card_path, drift_window=100, prediction_log_dir=tmp_path
+    )
+    app = create_app(config)
+    assert app.test_client().post("/predict", json=MOVIE).status_code == 200
+    worker_exit(None, SimpleNamespace(wsgi=app))
+    assert len(list(read_records(log_files(tmp_path)))) == 1
+    worker_exit(None, SimpleNamespace(wsgi=create_app(ServiceConfig(model_card=model_card_path))))
+    worker_exit(None, SimpleNamespace())  # the app failed to load: nothing to write
