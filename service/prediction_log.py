@@ -120,6 +120,7 @@ class PredictionLog:
         self._queue: list[_Entry] = []
         self._queued = 0  # movies in _queue
         self._queue_lock = threading.Lock()
+        self._failing = False  # the last write failed (logged once until one succeeds)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
@@ -147,9 +148,7 @@ class PredictionLog:
         """Write what is queued and stop the writer (a worker's exit; idempotent)."""
         self._stop.set()
         self._thread.join()
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        self._close_stream()
 
     def _run(self) -> None:
         while not self._stop.wait(FLUSH_SECONDS):
@@ -165,11 +164,20 @@ class PredictionLog:
             self._write(entries)
         except Exception:  # a full disk, a removed folder: count the loss, keep serving
             movies = sum(len(entry.movies) for entry in entries)
-            log.exception("prediction log: %d movies not written", movies)
+            if not self._failing:  # one error per outage, not one every flush
+                log.exception("prediction log: %d movies not written", movies)
+            self._failing = True
             self._on_drop(movies)
-            if self._stream is not None:
-                self._stream.close()
-                self._stream = None
+            self._close_stream()
+            return
+        if self._failing:
+            log.info("prediction log: writing again")
+            self._failing = False
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
 
     def _write(self, entries: list[_Entry]) -> None:
         data = [line for entry in entries for line in entry.lines()]
@@ -203,15 +211,13 @@ class PredictionLog:
                 same = False
             if same:
                 return self._stream
-            self._stream.close()
+            self._close_stream()
         self._stream = self.path.open("a+b")  # appends; readable for the last-byte check
         return self._stream
 
     def _rotate(self) -> IO[bytes]:
         """predictions.jsonl -> .1 -> .2 ... the oldest beyond `backups` is overwritten."""
-        assert self._stream is not None
-        self._stream.close()
-        self._stream = None
+        self._close_stream()
         for index in range(self.backups - 1, 0, -1):
             older = self.path.with_name(f"{LOG_NAME}.{index}")
             if older.exists():

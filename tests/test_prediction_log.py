@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import re
 import runpy
@@ -11,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from service import prediction_log
 from service.app import create_app
 from service.config import ConfigError, ServiceConfig
 from service.prediction_log import LOG_NAME, PredictionLog, log_files, read_records
@@ -129,16 +131,26 @@ def test_a_full_queue_drops_and_counts_and_so_does_a_closed_log(tmp_path: Path) 
     assert not log_files(tmp_path)
 
 
-def test_a_failed_write_is_counted_and_logged_not_raised(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_a_failed_write_is_counted_and_logged_once_per_outage_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    caplog.set_level(logging.INFO, logger="service.prediction_log")
+    monkeypatch.setattr(prediction_log, "FLUSH_SECONDS", 3600)  # the test flushes, in order
     drops = Drops()
     log = PredictionLog(tmp_path / "log", 1 << 20, 1, on_drop=drops)
     shutil.rmtree(tmp_path / "log")  # the volume went away
     log.submit("predict", "m1", 0.8, [movie(0), movie(1)], results(2))
-    log.close()
-    assert drops.count == 2
+    log._flush()
+    log.submit("predict", "m1", 0.8, [movie(2)], results(1))
+    log._flush()
+    assert drops.count == 3
+    assert caplog.text.count("not written") == 1
     assert "prediction log: 2 movies not written" in caplog.text
+    (tmp_path / "log").mkdir()  # it is back
+    log.submit("predict", "m1", 0.8, [movie(3)], results(1))
+    log.close()
+    assert drops.count == 3 and "prediction log: writing again" in caplog.text
+    assert [r["movie"]["num_votes"] for r in read_records(log_files(tmp_path / "log"))] == [103]
 
 
 def test_config_reads_the_log_settings_from_the_environment(
