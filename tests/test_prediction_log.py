@@ -7,6 +7,7 @@ import multiprocessing
 import re
 import runpy
 import shutil
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -78,10 +79,13 @@ def test_rotation_keeps_the_newest_records_within_backups_plus_one_files(tmp_pat
 
 
 def _worker(directory: Path, worker: int) -> None:
+    prediction_log.FLUSH_SECONDS = 0.001  # many small writes, interleaved with the others'
     log = PredictionLog(directory, 6000, 3, on_drop=Drops())
     for index in range(300):
         scored = movie(index) | {"tconst": f"tt{worker:03d}{index:05d}"}
         log.submit("predict", "m1", 0.8, [scored], results(1))
+        if index % 10 == 0:
+            time.sleep(0.002)
     log.close()
 
 
