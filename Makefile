@@ -7,7 +7,8 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 
 .PHONY: install lock sample repro check-repro test lint compare tune promote mlflow-ui serve \
-	bench-pipeline bench-service bench-full-scale bench-reliability bench-capacity
+	bench-pipeline bench-service bench-full-scale bench-reliability bench-capacity \
+	bench-prediction-log
 
 # The environment is an input too: exact versions with hashes from requirements/dev.txt (the
 # pipeline, service and dev extras), then the project itself without dependencies.
@@ -84,6 +85,10 @@ bench-pipeline: install
 
 bench-service: install
 	$(BIN)/python bench/service.py
+
+# The service with the prediction log off and on, alternating (docs/benchmarks.md): ~1.5 min.
+bench-prediction-log: install
+	$(BIN)/python bench/prediction_log.py
 
 # The full-size dump (11.9M titles, generated under /tmp/imdb-dumps): ~9 min, ~5 GB of disk.
 bench-full-scale: install

@@ -50,18 +50,41 @@ def numeric_reference(values: np.ndarray, bins: int) -> dict[str, Any]:
 def categorical_reference(labels: Iterable[Sequence[str]], categories: Sequence[str]):
     """Share of each category among all labels (a movie with no genre counts as NO_GENRE)."""
     names = [*categories, NO_GENRE]
+    counts = categorical_counts(labels, names)
+    return {"kind": "categorical", "categories": names, "fractions": _fractions(counts)}
+
+
+def categorical_counts(labels: Iterable[Sequence[str]], names: Sequence[str]) -> np.ndarray:
+    """Labels per category of `names` (a reference's categories, NO_GENRE last)."""
     index = {name: i for i, name in enumerate(names)}
     counts = np.zeros(len(names))
     for movie_labels in labels:
         for position in categorical_bins(movie_labels, index):
             counts[position] += 1
-    return {"kind": "categorical", "categories": names, "fractions": _fractions(counts)}
+    return counts
 
 
 def categorical_bins(labels: Sequence[str], index: Mapping[str, int]) -> list[int]:
     """Bins of a movie's labels; `index` maps each category (and NO_GENRE) to its bin."""
     bins = [index[label] for label in labels if label in index]
     return bins or [index[NO_GENRE]]
+
+
+def psi_by_input(
+    reference: Mapping[str, Any], columns: Mapping[str, Sequence[Any]]
+) -> dict[str, float]:
+    """PSI of a set of movies (`build_matrix` columns) against a spec's drift reference, per
+    monitored input and for the genres: the service's drift metric, over any set of movies."""
+    inputs = monitored_inputs(columns)
+    values = {}
+    for name, ref in reference.items():
+        if ref["kind"] == "numeric":
+            bins = numeric_bins(inputs[name], ref["edges"])
+            values[name] = psi(ref["fractions"], np.bincount(bins, minlength=len(ref["fractions"])))
+    genres = reference["genres"]
+    counts = categorical_counts(columns["genres"], genres["categories"])
+    values["genres"] = psi(genres["fractions"], counts)
+    return values
 
 
 def psi(expected: Sequence[float], observed_counts: Sequence[float]) -> float:

@@ -45,6 +45,7 @@ MAX_TITLE = 500
 MAX_GENRES = 10
 MAX_PEOPLE = 50
 PERSON_ID = r"^nm\d{7,10}$"
+TITLE_ID = r"^tt\d{7,10}$"
 
 _WORD = re.compile(r"\w+")
 _DIGIT = re.compile(r"\d")

@@ -10,6 +10,7 @@ from service.api import docs, meta, predict
 from service.config import ServiceConfig
 from service.errors import register_error_handlers
 from service.model_holder import ModelHolder
+from service.prediction_log import PredictionLog
 from service.telemetry import Telemetry
 
 
@@ -24,7 +25,17 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
     register_error_handlers(app)
     telemetry = Telemetry(app, config.drift_window)
     holder = ModelHolder(app, config, telemetry)
-    app.extensions.update(config=config, telemetry=telemetry, model=holder)
+    prediction_log = None
+    if config.prediction_log_dir is not None:
+        prediction_log = PredictionLog(
+            config.prediction_log_dir,
+            config.prediction_log_max_bytes,
+            config.prediction_log_backups,
+            on_drop=telemetry.prediction_log_dropped.inc,
+        )
+    app.extensions.update(
+        config=config, telemetry=telemetry, model=holder, prediction_log=prediction_log
+    )
 
     @app.before_request
     def publish_drift_for_scrapes() -> None:

@@ -51,10 +51,16 @@ class ServiceConfig:
     multiprocess_dir: Path | None = None
     # How often each worker looks for a new model.json (0: never; rollouts need a restart).
     model_poll_seconds: float = 5.0
+    # Where to log scored movies for accuracy monitoring (None: off). The log is bounded:
+    # (backups + 1) files of max_bytes each, shared by all workers (service/prediction_log.py).
+    prediction_log_dir: Path | None = None
+    prediction_log_max_bytes: int = 50 * 1024 * 1024
+    prediction_log_backups: int = 5
 
     @classmethod
     def from_env(cls) -> ServiceConfig:
         multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        prediction_log_dir = os.environ.get("IMDB_PREDICTION_LOG_DIR")
         return cls(
             model_card=Path(os.environ.get("IMDB_MODEL_CARD", str(DEFAULT_MODEL_CARD))),
             max_batch=_positive_int("IMDB_MAX_BATCH", cls.max_batch),
@@ -64,5 +70,12 @@ class ServiceConfig:
             multiprocess_dir=Path(multiprocess_dir) if multiprocess_dir else None,
             model_poll_seconds=_non_negative_float(
                 "IMDB_MODEL_POLL_SECONDS", cls.model_poll_seconds
+            ),
+            prediction_log_dir=Path(prediction_log_dir) if prediction_log_dir else None,
+            prediction_log_max_bytes=_positive_int(
+                "IMDB_PREDICTION_LOG_MAX_BYTES", cls.prediction_log_max_bytes
+            ),
+            prediction_log_backups=_positive_int(
+                "IMDB_PREDICTION_LOG_BACKUPS", cls.prediction_log_backups
             ),
         )

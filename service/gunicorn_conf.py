@@ -71,6 +71,14 @@ def child_exit(server, worker) -> None:
     GunicornInternalPrometheusMetrics.mark_process_dead_on_child_exit(worker.pid)
 
 
+def worker_exit(server, worker) -> None:
+    """Write the worker's queued predictions before it exits (a graceful stop or restart)."""
+    app = getattr(worker, "wsgi", None)  # none if the app failed to load
+    prediction_log = getattr(app, "extensions", {}).get("prediction_log")
+    if prediction_log is not None:
+        prediction_log.close()
+
+
 def post_worker_init(worker) -> None:
     """Exempt the loaded app (model, feature tables: long-lived) from garbage collection:
     otherwise every full collection re-scans them, a pause in some requests' latency. Then

@@ -20,6 +20,7 @@ from imdb_rating.features import (
     MAX_VOTES,
     PERSON_ID,
     RUNTIME_RANGE,
+    TITLE_ID,
     YEAR_RANGE,
 )
 
@@ -109,6 +110,17 @@ def movie_schema(genres: Sequence[str], crew_roles: Sequence[str]) -> type[Schem
             validate=[validate.Length(max=MAX_PEOPLE), _unique],
             metadata={"description": f"IMDb name ids (nconst) of the {role}", "uniqueItems": True},
         )
+    # Not a model input: an id for joining logged predictions with later ratings.
+    movie_fields["tconst"] = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(TITLE_ID, error="Not an IMDb title id (tt…)."),
+        metadata={
+            "description": "IMDb title id (tconst), if known: the prediction log keeps it to "
+            "compare the prediction with the rating published later",
+            "example": "tt0133093",
+        },
+    )
     return Schema.from_dict(movie_fields, name="Movie")
 
 

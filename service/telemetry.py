@@ -107,6 +107,11 @@ class Telemetry:
             multiprocess_mode="livemax",
             registry=registry,
         ).set(drift_window)
+        self.prediction_log_dropped = Counter(
+            "imdb_prediction_log_dropped_total",
+            "Scored movies the prediction log could not keep (queue full, or a write failed)",
+            registry=registry,
+        )
         self.reloads = Counter(
             "imdb_model_reloads_total",
             "Model rollouts seen by a worker: swapped in, or refused (old model kept)",

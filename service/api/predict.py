@@ -17,7 +17,8 @@ blueprint = Blueprint("predict", __name__)
 def _score(
     served: ServedModel, endpoint: str, movies: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Rate validated movies, hand their inputs to the drift window, record the metrics."""
+    """Rate validated movies, hand their inputs to the drift window, record the metrics, and
+    queue them for the prediction log when it is on."""
     predictor = served.predictor
     columns = predictor.columns(movies)
     started = time.perf_counter()
@@ -27,12 +28,16 @@ def _score(
     current_app.extensions["telemetry"].record_predictions(
         endpoint, predictor.model_id, result.ratings, seconds
     )
+    ratings, lows, highs = result.ratings.tolist(), result.lows.tolist(), result.highs.tolist()
     coverage = predictor.coverage
+    prediction_log = current_app.extensions["prediction_log"]
+    if prediction_log is not None:
+        prediction_log.submit(
+            endpoint, predictor.model_id, coverage, movies, (ratings, lows, highs)
+        )
     return [
         {"rating": rating, "interval": {"low": low, "high": high, "coverage": coverage}}
-        for rating, low, high in zip(
-            result.ratings.tolist(), result.lows.tolist(), result.highs.tolist(), strict=True
-        )
+        for rating, low, high in zip(ratings, lows, highs, strict=True)
     ]
 
 
