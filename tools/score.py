@@ -315,8 +315,6 @@ def detect_format(path: Path) -> str:
 def open_source(
     path: Path, file_format: str, predictor: Predictor, id_column: str, chunk_rows: int
 ) -> Source:
-    if not path.exists():
-        raise StageError(f"{path}: no such file or folder")
     wanted = {*predictor.input_fields, id_column}
     if file_format == "imdb":
         return open_official(path, chunk_rows, predictor.crew_roles)
@@ -635,9 +633,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.output.suffix.lower() not in (".parquet", ".csv"):
         raise StageError(f"{args.output}: the output must end in .parquet or .csv")
+    if not args.input.exists():
+        raise StageError(f"{args.input}: no such file or folder")
     errors = args.errors or args.output.with_name(args.output.stem + ".errors.csv")
-    predictor = load_predictor(args.model)
     file_format = args.format or detect_format(args.input)
+    predictor = load_predictor(args.model)
     source = open_source(args.input, file_format, predictor, args.id_column, args.chunk_rows)
     summary = score(source, predictor, args.output, errors, args.id_column)
     print(f"{summary.line()}; predictions in {args.output}, rejected rows in {errors}")
