@@ -1,0 +1,158 @@
+"""Batch scoring at the size of the full dump: `python -m tools.score` against scikit-learn's
+own `predict` on the same rows.
+
+    python bench/score.py [--dump DIR | --scale 1.0] [--dumps /tmp/imdb-dumps]
+                          [--model models/model.json] [--repeats 2]
+
+The dump is DIR, or bench/make_dump.py's at --scale (made once under --dumps, then reused).
+Two processes, each under `/usr/bin/time -v` (wall time, peak RSS):
+- score: `python -m tools.score DUMP -o out.parquet`, everything included (imports, model load,
+  reading 11.9M title rows, checks, features, the flattened tree walk, writing the output);
+- reference: the same rows read and checked by tools.score's own reader, features by
+  `build_matrix` in chunks, then scikit-learn's `model.predict` over the whole matrix, writing
+  nothing. It times its phases, and also the flattened walk on the same matrix.
+The two alternate `--repeats` times (the machine's other load hits both alike); tables give
+medians. Rows/s are rows scored per wall second. Bars: score rows/s >= reference rows/s, score
+peak RSS <= 2 GiB. Prints Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from full_scale import dump_for, time_report
+
+from harness.loopback import REPO_ROOT, timed_run
+
+RSS_BAR_MIB = 2048
+
+# The same rows as tools.score (its reader and checks), sklearn's predict instead of the walk.
+REFERENCE = """
+import json, sys, time
+from pathlib import Path
+from types import SimpleNamespace
+import numpy as np
+from imdb_rating.artifact import load_verified_model
+from imdb_rating.features import CREW_ROLES, INPUT_DEFAULTS, FeatureSpec, build_matrix
+from imdb_rating.trees import flatten
+from tools.score import check_rows, open_source
+
+dump, card, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])  # out: a folder
+model, card_data = load_verified_model(card)
+spec = FeatureSpec.from_dict(card_data["feature_spec"])
+# What check_rows and open_source read of a Predictor, without a second copy of the model.
+optional = [name for name in INPUT_DEFAULTS if name not in CREW_ROLES]
+inputs = SimpleNamespace(input_fields=["year", "num_votes", *optional, *spec.crew_roles],
+                         genres=spec.genres, crew_roles=spec.crew_roles)
+phases = {"read_and_check": 0.0, "features": 0.0}
+started = time.perf_counter()
+source = open_source(dump, "imdb", inputs, "tconst", 50_000)
+blocks, clock = [], time.perf_counter()
+for chunk in source.chunks:
+    _, columns, _ = check_rows(chunk.frame, source.text, inputs)
+    checked = time.perf_counter()
+    blocks.append(build_matrix(columns, spec))
+    phases["read_and_check"] += checked - clock
+    clock = time.perf_counter()
+    phases["features"] += clock - checked
+phases["read_and_check"] += clock - started - phases["read_and_check"] - phases["features"]
+matrix = np.vstack(blocks)
+del blocks
+clock = time.perf_counter()
+predictions = model.predict(matrix)
+phases["sklearn_predict"] = time.perf_counter() - clock
+flat = flatten(model)
+clock = time.perf_counter()
+walked = flat.predict(matrix)
+phases["flat_walk_same_matrix"] = time.perf_counter() - clock
+np.save(out / "sklearn.npy", predictions)
+(out / "reference.json").write_text(json.dumps({
+    "rows": len(matrix), "features": matrix.shape[1], "phases": phases,
+    "max_walk_difference": float(np.abs(walked - predictions).max()),
+}))
+"""
+
+
+def run_timed(command: list[str], report: Path) -> dict[str, float]:
+    timed_run(["/usr/bin/time", "-v", "-o", str(report), *command], REPO_ROOT)
+    return time_report(report)
+
+
+def median_report(reports: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(report[key] for report in reports) for key in reports[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dump", type=Path, help="a folder in the official layout")
+    parser.add_argument("--scale", type=float, default=1.0, help="without --dump: make_dump's")
+    parser.add_argument("--dumps", type=Path, default=Path(tempfile.gettempdir()) / "imdb-dumps")
+    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "model.json")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each (median)")
+    args = parser.parse_args()
+    dump = args.dump or dump_for(args.scale, args.dumps)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        output = work / "out.parquet"
+        score_run = [sys.executable, "-m", "tools.score", str(dump), "-o", str(output)]
+        reference_run = [sys.executable, "-c", REFERENCE, str(dump), str(args.model), str(work)]
+        scores, references, details = [], [], []
+        for _ in range(args.repeats):
+            scores.append(run_timed([*score_run, "--model", str(args.model)], work / "time"))
+            references.append(run_timed(reference_run, work / "time"))
+            details.append(json.loads((work / "reference.json").read_text()))
+        scored = pq.read_table(output, columns=["rating"]).column("rating").to_numpy()
+        sklearn = np.load(work / "sklearn.npy")
+    score, reference = median_report(scores), median_report(references)
+    phases = {
+        key: statistics.median(d["phases"][key] for d in details) for key in details[0]["phases"]
+    }
+    details = details[0] | {"phases": phases}
+    rows = details["rows"]
+    assert rows == len(scored), f"score wrote {len(scored)} rows, the reference predicted {rows}"
+    # The service's rounding and clipping of sklearn's own numbers: what score should have written.
+    expected = np.minimum(np.maximum(sklearn, 1.0), 10.0).round(3)
+    differing = int((expected != scored).sum())
+    score_rate, reference_rate = rows / score["wall"], rows / reference["wall"]
+    print(f"### Batch scoring: {dump} ({rows:,} movies scored, {details['features']} features)")
+    print(f"\nMedians of {args.repeats} alternating runs each.\n")
+    print("| run | wall s | CPU s | peak RSS MiB | rows scored/s |")
+    print("|---|---:|---:|---:|---:|")
+    print(
+        f"| `python -m tools.score` (all included) | {score['wall']:.1f} | {score['cpu']:.1f} |"
+        f" {score['rss_mib']:,.0f} | **{score_rate:,.0f}** |"
+    )
+    print(
+        f"| reference: same reader + `build_matrix` + sklearn `predict` | {reference['wall']:.1f} |"
+        f" {reference['cpu']:.1f} | {reference['rss_mib']:,.0f} | {reference_rate:,.0f} |"
+    )
+    print("\nReference phases (s): " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
+    predict_rate = rows / phases["sklearn_predict"]
+    walk_rate = rows / phases["flat_walk_same_matrix"]
+    print(
+        f"\nOn the same matrix: sklearn predict {predict_rate:,.0f} rows/s, flattened walk"
+        f" {walk_rate:,.0f} rows/s (largest difference {details['max_walk_difference']:.2e});"
+        f" ratings differing from sklearn's (clipped, 3 decimals): {differing}"
+    )
+    print(
+        f"\nscore / reference: rows/s x{score_rate / reference_rate:.2f},"
+        f" peak RSS x{score['rss_mib'] / reference['rss_mib']:.2f}"
+    )
+    faster = score_rate >= reference_rate
+    print(f"bar score rows/s >= reference rows/s: {'PASS' if faster else 'FAIL'}")
+    rss_ok = score["rss_mib"] <= RSS_BAR_MIB
+    print(f"bar score peak RSS <= {RSS_BAR_MIB} MiB: {'PASS' if rss_ok else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()
