@@ -339,8 +339,7 @@ def open_source(
 class Failures:
     """The rows of a chunk that break a rule, and why; a row's reasons are joined by '; '."""
 
-    def __init__(self, n_rows: int) -> None:
-        self.n_rows = n_rows
+    def __init__(self) -> None:
         self._parts: list[pd.Series] = []
 
     def add(self, mask: pd.Series, reason: str) -> None:
@@ -452,7 +451,7 @@ def check_rows(
     Returns the valid mask, the columns of the valid rows, and reasons indexed by row.
     """
     n_rows = len(frame)
-    failures = Failures(n_rows)
+    failures = Failures()
 
     def column(name: str) -> pd.Series:
         if name in frame:
