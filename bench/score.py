@@ -26,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -112,6 +113,7 @@ def main() -> None:
             references.append(run_timed(reference_run, work / "time"))
             details.append(json.loads((work / "reference.json").read_text()))
         scored = pq.read_table(output, columns=["rating"]).column("rating").to_numpy()
+        reasons = pd.read_csv(work / "out.errors.csv")["reason"].value_counts()
         sklearn = np.load(work / "sklearn.npy")
     score, reference = median_report(scores), median_report(references)
     phases = {
@@ -136,6 +138,8 @@ def main() -> None:
         f"| reference: same reader + `build_matrix` + sklearn `predict` | {reference['wall']:.1f} |"
         f" {reference['cpu']:.1f} | {reference['rss_mib']:,.0f} | {reference_rate:,.0f} |"
     )
+    top = ", ".join(f"{reason} {count:,}" for reason, count in reasons.head(3).items())
+    print(f"\nRejected: {reasons.sum():,} rows; most common reasons: {top}")
     print("\nReference phases (s): " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items()))
     predict_rate = rows / phases["sklearn_predict"]
     walk_rate = rows / phases["flat_walk_same_matrix"]
