@@ -349,14 +349,16 @@ def test_max_error_rate_fails_the_run_but_keeps_its_outputs(
         ("movies.jsonl", "not json\n", "the first line is not a JSON object"),
         ("movies.txt", "year,num_votes\n", "unknown format"),
         ("movies.parquet", "not parquet", "cannot read"),
+        ("movies.jsonl", b'{"year": 1999, "num_votes": 1}\n{"title": "\xff"}\n', "cannot read"),
     ],
 )
 def test_an_unusable_input_is_one_line_and_exit_1(
-    name: str, content: str | None, message: str, model_card_path: Path, tmp_path: Path, capsys
+    name: str, content: str | bytes | None, message: str, model_card_path: Path, tmp_path, capsys
 ) -> None:
+    """Including a file that turns unreadable midway (invalid UTF-8 on line 2)."""
     source = tmp_path / name
     if content is not None:
-        source.write_text(content)
+        source.write_bytes(content.encode() if isinstance(content, str) else content)
     status, out, err = score(
         capsys, source, "-o", tmp_path / "out.parquet", "--model", model_card_path
     )

@@ -29,7 +29,6 @@ required column, an unreadable model); 3 when the share of rejected rows is abov
 from __future__ import annotations
 
 import argparse
-import csv
 import gzip
 import itertools
 import json
@@ -40,7 +39,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -60,7 +59,7 @@ from imdb_rating.features import (
     RUNTIME_RANGE,
     YEAR_RANGE,
 )
-from imdb_rating.predictor import Predictor
+from imdb_rating.predictor import Predictions, Predictor
 from stages.clean import (
     BASICS,
     CREW,
@@ -104,6 +103,7 @@ EXIT_TOO_MANY_ERRORS = 3
 # --- reading: every format as chunks of raw cells -----------------------------------------------
 
 Rejection = tuple[int, str | None, str]  # row (0: unknown), id, reason
+Part = TypeVar("Part")
 
 
 @dataclass
@@ -138,13 +138,13 @@ def _python_values(batch: pa.RecordBatch) -> pd.DataFrame:
 
 
 def _chunks(
-    batches: Iterator[pa.RecordBatch], chunk_rows: int, skipped_rows: list[int]
+    path: Path, batches: Iterator[pa.RecordBatch], chunk_rows: int, skipped_rows: list[int]
 ) -> Iterator[Chunk]:
     """Batches cut to at most `chunk_rows` records, numbered 1, 2, ... in file order, leaving
     out the numbers in `skipped_rows` (ascending; the reader fills it before it yields the
     batch holding the next records)."""
     good = 0
-    for batch in batches:
+    for batch in _readable(path, batches):
         for offset in range(0, batch.num_rows, chunk_rows):
             piece = batch.slice(offset, chunk_rows)
             wanted = np.arange(good + 1, good + 1 + piece.num_rows)
@@ -156,9 +156,17 @@ def _chunks(
             yield Chunk(rows, _python_values(piece))
 
 
+def _readable(path: Path, parts: Iterator[Part]) -> Iterator[Part]:
+    """`parts`, read from `path`: a file that turns unreadable midway is an unusable input."""
+    try:
+        yield from parts
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as error:
+        raise StageError(f"{path}: cannot read ({error})") from None
+
+
 def open_delimited(path: Path, delimiter: str, wanted: set[str], chunk_rows: int) -> Source:
-    """CSV or TSV (no quoting, as IMDb's files), the wanted columns as text. A line without the
-    header's number of fields is a rejected record; reading goes on."""
+    """CSV (quoted as usual) or TSV (no quoting, as IMDb's files), the wanted columns as text.
+    A line without the header's number of fields is a rejected record; reading goes on."""
     source = Source([], text=True, chunks=iter(()))
     malformed: list[int] = []
 
@@ -189,7 +197,7 @@ def open_delimited(path: Path, delimiter: str, wanted: set[str], chunk_rows: int
         )
     except (pa.ArrowInvalid, OSError) as error:
         raise StageError(f"{path}: cannot read ({error})") from None
-    source.chunks = _chunks(reader, chunk_rows, malformed)
+    source.chunks = _chunks(path, reader, chunk_rows, malformed)
     return source
 
 
@@ -200,7 +208,7 @@ def open_parquet(path: Path, wanted: set[str], chunk_rows: int) -> Source:
         raise StageError(f"{path}: cannot read ({error})") from None
     present = [name for name in parquet.schema_arrow.names if name in wanted]
     batches = parquet.iter_batches(batch_size=chunk_rows, columns=present)
-    return Source(present, False, _chunks(batches, chunk_rows, []), parquet.metadata.num_rows)
+    return Source(present, False, _chunks(path, batches, chunk_rows, []), parquet.metadata.num_rows)
 
 
 def open_jsonl(path: Path, wanted: set[str], chunk_rows: int) -> Source:
@@ -233,7 +241,7 @@ def open_jsonl(path: Path, wanted: set[str], chunk_rows: int) -> Source:
         rows: list[int] = []
         number = 0
         with stream:
-            for line in itertools.chain([first], stream):
+            for line in _readable(path, itertools.chain([first], stream)):
                 if not line.strip():
                     continue
                 number += 1
@@ -538,10 +546,48 @@ class Summary:
         )
 
 
+ERRORS_SCHEMA = pa.schema([("row", pa.int64()), ("id", pa.string()), ("reason", pa.string())])
+# Rows per walk of the trees: the walk is tree-major, so a block whose features stay in cache
+# is read from memory once rather than once per tree (141k rows through the pinned model: 2.0 s
+# in blocks of 50,000, 1.3 s in blocks of 2,048).
+PREDICT_ROWS = 2048
+
+
 def output_writer(path: Path, suffix: str, schema: pa.Schema) -> Any:
     if suffix == ".csv":
         return pv.CSVWriter(path, schema)
     return pq.ParquetWriter(path, schema)
+
+
+def predict(predictor: Predictor, columns: dict[str, list[Any]], n_rows: int) -> Predictions:
+    parts = [
+        predictor.predict(
+            {name: values[start : start + PREDICT_ROWS] for name, values in columns.items()}
+        )
+        for start in range(0, n_rows, PREDICT_ROWS)
+    ]
+    return Predictions(
+        *(
+            np.concatenate([getattr(part, name) for part in parts])
+            for name in ("ratings", "lows", "highs")
+        )
+    )
+
+
+def write_rejections(
+    writer: pv.CSVWriter, rows: list[int], ids: list[str | None], reasons: list[str]
+) -> None:
+    """Row 0 (unknown: the official layout) is written as an empty cell."""
+    writer.write_table(
+        pa.table(
+            [
+                pa.array([row or None for row in rows], pa.int64()),
+                pa.array(ids, pa.string()),
+                pa.array(reasons, pa.string()),
+            ],
+            schema=ERRORS_SCHEMA,
+        )
+    )
 
 
 def score(
@@ -562,18 +608,17 @@ def score(
         out_path = stack.enter_context(atomic_path(output))
         err_path = stack.enter_context(atomic_path(errors))
         writer = stack.enter_context(output_writer(out_path, output.suffix.lower(), schema))
-        rejections = csv.writer(
-            stack.enter_context(err_path.open("w", newline="", encoding="utf-8"))
-        )
-        rejections.writerow(["row", "id", "reason"])
+        rejections = stack.enter_context(pv.CSVWriter(err_path, ERRORS_SCHEMA))
         bar = stack.enter_context(
             tqdm(total=source.total, unit=" rows", unit_scale=True, file=sys.stderr, disable=None)
         )
 
         def drain() -> int:
+            """Records the reader could not make a row of."""
             count = len(source.rejected)
-            rejections.writerows((row or "", key, reason) for row, key, reason in source.rejected)
-            source.rejected.clear()
+            if count:
+                write_rejections(rejections, *map(list, zip(*source.rejected, strict=True)))
+                source.rejected.clear()
             return count
 
         for chunk in source.chunks:
@@ -584,17 +629,16 @@ def score(
                 else None
             )
             positions = reasons.index.to_numpy(dtype=np.int64)
-            rejections.writerows(
-                zip(
-                    [row or "" for row in chunk.rows[positions].tolist()],
-                    ids.iloc[positions].tolist() if ids is not None else [""] * len(positions),
-                    reasons.tolist(),
-                    strict=True,
+            if len(positions):
+                rejected_ids = (
+                    ids.iloc[positions].tolist() if ids is not None else [None] * len(positions)
                 )
-            )
+                write_rejections(
+                    rejections, chunk.rows[positions].tolist(), rejected_ids, reasons.tolist()
+                )
             n_valid = int(valid.sum())
             if n_valid:
-                result = predictor.predict(columns)
+                result = predict(predictor, columns, n_valid)
                 keys = ids[valid].tolist() if ids is not None else chunk.rows[valid]
                 table = pa.table(
                     [
