@@ -8,7 +8,7 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: install lock sample repro check-repro test lint compare tune promote mlflow-ui serve \
 	bench-pipeline bench-service bench-full-scale bench-reliability bench-capacity \
-	bench-prediction-log
+	bench-prediction-log score bench-score
 
 # The environment is an input too: exact versions with hashes from requirements/dev.txt (the
 # pipeline, service and dev extras), then the project itself without dependencies.
@@ -80,6 +80,10 @@ mlflow-ui: install
 serve: install
 	$(BIN)/gunicorn -c service/gunicorn_conf.py service.wsgi:app
 
+# Rate a file of movies with the pinned model: make score INPUT=movies.csv OUTPUT=rated.parquet
+score: install
+	$(BIN)/python -m tools.score $(INPUT) -o $(OUTPUT)
+
 bench-pipeline: install
 	$(BIN)/python bench/pipeline.py
 
@@ -93,6 +97,10 @@ bench-prediction-log: install
 # The full-size dump (11.9M titles, generated under /tmp/imdb-dumps): ~9 min, ~5 GB of disk.
 bench-full-scale: install
 	$(BIN)/python bench/full_scale.py
+
+# tools.score on the full-size dump against sklearn's predict on the same rows: ~10 min.
+bench-score: install
+	$(BIN)/python bench/score.py
 
 bench-reliability: install
 	$(BIN)/python bench/reliability.py
