@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-SPEC_SCHEMA_VERSION = 1
+SPEC_SCHEMA_VERSION = 2
 CREW_ROLES = ("directors", "writers")
 
 # The raw inputs of one movie, as the clean stage writes them and the service accepts them.
@@ -81,6 +81,8 @@ class FeatureSpec:
     crew_encoding_smoothing: float
     title_word_smoothing: float
     target_tables: dict[str, dict[str, list[float]]]  # per crew role, and "title_words"
+    # {"intercept": float, "weights": {token: float}}, or None when featurize was told not to.
+    linear_score: dict[str, Any] | None
     people: dict[str, dict[str, list[float]]]  # per crew role
     drift_reference: dict[str, Any]
     schema_version: int = field(default=SPEC_SCHEMA_VERSION)
@@ -122,12 +124,22 @@ Columns = Mapping[str, Sequence[Any]]  # field -> one value per movie (`build_ma
 
 
 @dataclass(frozen=True)
+class Learned:
+    """What featurize learned from ratings: the target-encoding tables and the linear score.
+    The spec holds those of the whole train split; featurize encodes each train fold with
+    copies learned without it (out-of-fold)."""
+
+    target_tables: Mapping[str, Table]
+    linear_score: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
 class FeatureGroup:
-    """Columns computed together. `fill(block, movies, tables)` writes the group's columns
+    """Columns computed together. `fill(block, movies, learned)` writes the group's columns
     into `block` (one row per movie, one column per name, in order)."""
 
     names: tuple[str, ...]
-    fill: Callable[[np.ndarray, Columns, Mapping[str, Table]], None]
+    fill: Callable[[np.ndarray, Columns, Learned], None]
 
 
 BASIC_FEATURES = ("year", "runtime_minutes", "log_votes", "is_adult", "genre_count")
@@ -140,6 +152,7 @@ TITLE_FEATURES = (
     "title_differs_from_original",
     "title_words_encoding",
 )
+LINEAR_FEATURES = ("linear_score",)
 CREW_FEATURES = (
     "count",
     "encoding",
@@ -158,6 +171,8 @@ def feature_groups(spec: FeatureSpec) -> list[FeatureGroup]:
         FeatureGroup(tuple(f"genre_{genre}" for genre in spec.genres), _genre_filler(spec)),
         FeatureGroup(TITLE_FEATURES, _title_filler(spec)),
     ]
+    if spec.linear_score is not None:
+        groups.append(FeatureGroup(LINEAR_FEATURES, _fill_linear_score))
     for role in spec.crew_roles:
         names = tuple(f"{role}_{name}" for name in CREW_FEATURES)
         groups.append(FeatureGroup(names, _crew_filler(spec, role)))
@@ -166,6 +181,41 @@ def feature_groups(spec: FeatureSpec) -> list[FeatureGroup]:
 
 def title_words(title: str | None) -> set[str]:
     return set(_WORD.findall(title.lower())) if title else set()
+
+
+def linear_tokens(
+    title: str | None, genres: Sequence[str], year: float, votes: float, runtime: float | None
+) -> list[str]:
+    """The linear score's inputs: the title's words and their character trigrams, beside the
+    genre, decade, vote-count and runtime indicators that a title's effect is measured against
+    (a title word common in 1930s dramas should not take the credit for the era and genre).
+    Sorted, so that sums over them (and the fit) do not depend on set order, which varies with
+    the process's hash seed."""
+    words = title_words(title)
+    tokens = {f"w:{word}" for word in words}
+    for word in words:
+        padded = f" {word} "
+        tokens.update(f"c:{padded[i : i + 3]}" for i in range(len(padded) - 2))
+    tokens.update(f"g:{genre}" for genre in genres)
+    tokens.add(f"d:{int(year) // 10}")
+    tokens.add(f"v:{int(log_votes(votes) * 2)}")  # half a natural-log unit of votes
+    tokens.add("r:none" if runtime is None else f"r:{min(int(runtime) // 15, 12)}")
+    return sorted(tokens)
+
+
+def linear_token_columns(movies: Columns) -> list[list[str]]:
+    """`linear_tokens` of each movie given as `build_matrix` columns."""
+    return [
+        linear_tokens(*fields)
+        for fields in zip(
+            movies["title"],
+            movies["genres"],
+            movies["year"],
+            movies["num_votes"],
+            movies["runtime_minutes"],
+            strict=True,
+        )
+    ]
 
 
 def log_votes(num_votes: float) -> float:
@@ -177,7 +227,7 @@ def smoothed_mean(total: float, count: float, prior: float, smoothing: float) ->
     return (total + smoothing * prior) / (count + smoothing)
 
 
-def _fill_basic(block: np.ndarray, movies: Columns, _tables) -> None:
+def _fill_basic(block: np.ndarray, movies: Columns, _learned: Learned) -> None:
     block[:, 0] = movies["year"]
     runtimes = movies["runtime_minutes"]
     block[:, 1] = [math.nan if minutes is None else minutes for minutes in runtimes]
@@ -189,7 +239,7 @@ def _fill_basic(block: np.ndarray, movies: Columns, _tables) -> None:
 def _genre_filler(spec: FeatureSpec):
     index = {genre: i for i, genre in enumerate(spec.genres)}
 
-    def fill(block: np.ndarray, movies: Columns, _tables) -> None:
+    def fill(block: np.ndarray, movies: Columns, _learned: Learned) -> None:
         block[:] = 0.0
         for row, genres in enumerate(movies["genres"]):
             for genre in genres:
@@ -215,8 +265,8 @@ def _title_filler(spec: FeatureSpec):
             fmean(known) if known else prior,
         )
 
-    def fill(block: np.ndarray, movies: Columns, tables: Mapping[str, Table]) -> None:
-        table = tables["title_words"]
+    def fill(block: np.ndarray, movies: Columns, learned: Learned) -> None:
+        table = learned.target_tables["title_words"]
         block[:] = [
             features(title or "", original, table)
             for title, original in zip(movies["title"], movies["original_title"], strict=True)
@@ -249,8 +299,8 @@ def _crew_filler(spec: FeatureSpec, role: str):
             mean_votes = relative = career = movies = math.nan
         return (float(len(people)), encoding, rated, mean_votes, relative, career, movies)
 
-    def fill(block: np.ndarray, movies: Columns, tables: Mapping[str, Table]) -> None:
-        table = tables[role]
+    def fill(block: np.ndarray, movies: Columns, learned: Learned) -> None:
+        table = learned.target_tables[role]
         block[:] = [
             features(people, float(year), log_votes(float(votes)), table)
             for people, year, votes in zip(
@@ -261,15 +311,23 @@ def _crew_filler(spec: FeatureSpec, role: str):
     return fill
 
 
-def build_matrix(
-    movies: Columns, spec: FeatureSpec, target_tables: Mapping[str, Table] | None = None
-) -> np.ndarray:
+def _fill_linear_score(block: np.ndarray, movies: Columns, learned: Learned) -> None:
+    assert learned.linear_score is not None  # the group exists only with a linear score
+    weights, intercept = learned.linear_score["weights"], learned.linear_score["intercept"]
+    block[:, 0] = [
+        intercept + sum(weights.get(token, 0.0) for token in tokens)
+        for tokens in linear_token_columns(movies)
+    ]
+
+
+def build_matrix(movies: Columns, spec: FeatureSpec, learned: Learned | None = None) -> np.ndarray:
     """Encode movies given as columns (field -> values, all the same length) into a matrix.
 
-    `target_tables` replaces the spec's target-encoding tables; featurize passes tables built
+    `learned` replaces what the spec learned from ratings; featurize passes what it learned
     without the rows being encoded to get out-of-fold encodings for the train split.
     """
-    tables = spec.target_tables if target_tables is None else target_tables
+    if learned is None:
+        learned = Learned(spec.target_tables, spec.linear_score)
     n_rows = len(movies["year"])
     columns = {
         name: movies[name] if name in movies else [INPUT_DEFAULTS[name]] * n_rows
@@ -280,6 +338,6 @@ def build_matrix(
     for group in spec.groups:
         end = start + len(group.names)
         if n_rows and end > start:  # a model without genres has an empty genre group
-            group.fill(matrix[:, start:end], columns, tables)
+            group.fill(matrix[:, start:end], columns, learned)
         start = end
     return matrix

@@ -2,9 +2,11 @@
 
 - The split hashes each tconst with the seed: deterministic, and a movie keeps its side when
   the dump grows, so metrics stay comparable across data versions.
-- Genre vocabulary, title-word and crew target encodings are learned on the train split only.
-  Train rows get out-of-fold encodings (tables built without their fold), so the model never
-  sees a row's own rating through them; test rows use the full train tables.
+- Genre vocabulary, title-word and crew target encodings and the linear score (a ridge
+  regression over title words, character trigrams and genre/decade/votes/runtime indicators,
+  whose prediction is a feature) are learned on the train split only. Train rows get
+  out-of-fold encodings (learned without their fold), so the model never sees a row's own
+  rating through them; test rows use what the whole train split taught.
 - Per-person statistics (mean log votes, first year, films) use inputs only, never ratings, and
   cover every cleaned movie so the service can describe people it has not seen rated.
 - The spec (data/features/spec.json) holds everything the service needs to encode a request
@@ -20,9 +22,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import Ridge
 
 from imdb_rating.drift import categorical_reference, monitored_inputs, numeric_reference
-from imdb_rating.features import CREW_ROLES, FeatureSpec, Split, build_matrix, title_words
+from imdb_rating.features import (
+    CREW_ROLES,
+    FeatureSpec,
+    Learned,
+    Split,
+    build_matrix,
+    linear_token_columns,
+    title_words,
+)
 from stages.common import (
     FEATURES_DIR,
     MOVIES_FILE,
@@ -46,6 +58,9 @@ class FeaturizeParams:
     crew_encoding_smoothing: float
     title_word_smoothing: float
     title_word_min_count: int
+    linear_score: bool
+    linear_alpha: float
+    linear_min_count: int
     drift_bins: int
 
 
@@ -105,13 +120,40 @@ def as_columns(movies: pd.DataFrame) -> dict[str, list[Any]]:
     return columns
 
 
-def encoding_tables(
-    columns: dict[str, list[Any]], targets: np.ndarray, roles: Sequence[str], min_word_count: int
-) -> dict[str, dict[str, list[float]]]:
+def fit_linear_score(
+    columns: dict[str, list[Any]], targets: np.ndarray, alpha: float, min_count: int
+) -> dict[str, Any]:
+    """Ridge regression of the rating on the movies' linear tokens seen in at least min_count
+    movies: the weights of the tokens, the intercept."""
+    # The documents are already token lists: `list` is the analyzer.
+    vectorizer = CountVectorizer(analyzer=list, min_df=min_count, binary=True)
+    tokens = vectorizer.fit_transform(linear_token_columns(columns))
+    ridge = Ridge(alpha=alpha, solver="lsqr").fit(tokens, targets)
+    weights = {
+        str(token): round(float(weight), 6)
+        for token, weight in zip(vectorizer.get_feature_names_out(), ridge.coef_, strict=True)
+    }
+    return {
+        "intercept": round(float(ridge.intercept_), 6),
+        "weights": {token: weight for token, weight in weights.items() if weight != 0.0},
+    }
+
+
+def learn_from_ratings(
+    columns: dict[str, list[Any]],
+    targets: np.ndarray,
+    roles: Sequence[str],
+    params: FeaturizeParams,
+) -> Learned:
     tables = {role: target_table(columns[role], targets) for role in roles}
     words = [title_words(title) for title in columns["title"]]
-    tables["title_words"] = target_table(words, targets, min_word_count)
-    return tables
+    tables["title_words"] = target_table(words, targets, params.title_word_min_count)
+    score = (
+        fit_linear_score(columns, targets, params.linear_alpha, params.linear_min_count)
+        if params.linear_score
+        else None
+    )
+    return Learned(target_tables=tables, linear_score=score)
 
 
 def drift_reference(columns: dict[str, list[Any]], genres: list[str], bins: int) -> dict:
@@ -129,6 +171,7 @@ def learn_spec(movies: pd.DataFrame, train: pd.DataFrame, params: FeaturizeParam
     roles = [role for role in CREW_ROLES if role in train and train[role].map(len).any()]
     genres = sorted({genre for values in columns["genres"] for genre in values})
     targets = train["rating"].to_numpy()
+    learned = learn_from_ratings(columns, targets, roles, params)
     return FeatureSpec(
         # Which movies this model held out: the registry's gate compares models on those.
         split=Split(seed=params.seed, test_size=params.test_size),
@@ -137,7 +180,8 @@ def learn_spec(movies: pd.DataFrame, train: pd.DataFrame, params: FeaturizeParam
         target_mean=round(float(targets.mean()), 6),
         crew_encoding_smoothing=params.crew_encoding_smoothing,
         title_word_smoothing=params.title_word_smoothing,
-        target_tables=encoding_tables(columns, targets, roles, params.title_word_min_count),
+        target_tables=dict(learned.target_tables),
+        linear_score=learned.linear_score,
         people={role: people_table(movies, role) for role in roles},
         drift_reference=drift_reference(columns, genres, params.drift_bins),
     )
@@ -152,13 +196,10 @@ def out_of_fold_matrix(
     for fold in range(params.encoding_folds):
         held_out = folds == fold
         rest = train[~held_out]
-        tables = encoding_tables(
-            as_columns(rest),
-            rest["rating"].to_numpy(),
-            spec.crew_roles,
-            params.title_word_min_count,
+        learned = learn_from_ratings(
+            as_columns(rest), rest["rating"].to_numpy(), spec.crew_roles, params
         )
-        matrix[held_out] = build_matrix(as_columns(train[held_out]), spec, target_tables=tables)
+        matrix[held_out] = build_matrix(as_columns(train[held_out]), spec, learned)
     return matrix
 
 

@@ -13,6 +13,7 @@ from imdb_rating.features import (
     SpecError,
     Split,
     build_matrix,
+    linear_tokens,
     smoothed_mean,
     title_words,
 )
@@ -31,6 +32,7 @@ def make_spec(crew: bool = True) -> FeatureSpec:
             "directors": {"nm1": [24.0, 3]},
             "writers": {},
         },
+        linear_score={"intercept": 6.0, "weights": {"w:love": 0.5, "c: lo": 0.25, "g:Drama": -1.0}},
         people={
             "directors": {"nm1": [5.0, 1930, 4], "nm2": [3.0, 1950, 1]},
             "writers": {},
@@ -54,18 +56,18 @@ def test_the_spec_lists_each_feature_groups_columns_in_matrix_order() -> None:
         "writers_count", "writers_encoding", "writers_rated_films", "writers_mean_log_votes",
         "writers_relative_votes", "writers_career_years", "writers_movies",
     ]  # fmt: skip
-    assert sum(len(group.names) for group in spec.groups) == len(spec.feature_names) == 28
+    assert sum(len(group.names) for group in spec.groups) == len(spec.feature_names) == 29
     matrix = build_matrix({"year": [1950, 1960], "num_votes": [10, 20]}, spec)
-    assert matrix.shape == (2, 28)
+    assert matrix.shape == (2, 29)
 
 
 def test_the_spec_survives_its_json_form_and_refuses_another_schema() -> None:
     spec = make_spec()
     data = spec.to_dict()
     assert FeatureSpec.from_dict(data) == spec
-    assert data["feature_names"] == spec.feature_names and data["schema_version"] == 1
-    with pytest.raises(SpecError, match="schema_version 2, expected 1"):
-        FeatureSpec.from_dict(data | {"schema_version": 2})
+    assert data["feature_names"] == spec.feature_names and data["schema_version"] == 2
+    with pytest.raises(SpecError, match="schema_version 1, expected 2"):
+        FeatureSpec.from_dict(data | {"schema_version": 1})
     with pytest.raises(SpecError, match="feature_names are not its feature groups' columns"):
         FeatureSpec.from_dict(data | {"feature_names": data["feature_names"][:-1]})
     with pytest.raises(SpecError, match="does not fit this code"):
@@ -112,6 +114,22 @@ def test_title_features() -> None:
     assert row["title_has_digit"] == row["title_sequel_marker"] == row["title_non_ascii"] == 1
     assert row["title_differs_from_original"] == 1
     assert title_words("The Thing, the THING") == {"the", "thing"}
+
+
+def test_linear_tokens_are_title_words_trigrams_and_the_context_they_are_measured_against():
+    tokens = linear_tokens("Love!", ["Drama"], year=1957, votes=math.e**3 - 1, runtime=95)
+    assert tokens == sorted([
+        "w:love", "c: lo", "c:lov", "c:ove", "c:ve ",
+        "g:Drama", "d:195", "v:6", "r:6",
+    ])  # fmt: skip
+    assert "r:none" in linear_tokens("", [], year=2000, votes=10, runtime=None)
+
+
+def test_the_linear_score_is_the_intercept_plus_the_weights_of_the_movies_tokens() -> None:
+    row = encode_one(make_spec(), year=1950, num_votes=10, title="Love", genres=["Drama"])
+    assert row["linear_score"] == pytest.approx(6.0 + 0.5 + 0.25 - 1.0)
+    unseen = encode_one(make_spec(), year=1950, num_votes=10, title="Zzz")
+    assert unseen["linear_score"] == pytest.approx(6.0)
 
 
 def test_unknown_genres_are_ignored_by_the_matrix() -> None:

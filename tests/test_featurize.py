@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from stages.featurize import FeaturizeParams, featurize, split_mask
+from imdb_rating.features import build_matrix
+from stages.featurize import FeaturizeParams, as_columns, featurize, split_mask
 from tests.conftest import REPO_ROOT, synthetic_movies
 
 PARAMS = FeaturizeParams(
@@ -22,6 +24,9 @@ PARAMS = FeaturizeParams(
     crew_encoding_smoothing=5.0,
     title_word_smoothing=20.0,
     title_word_min_count=2,
+    linear_score=True,
+    linear_alpha=30.0,
+    linear_min_count=2,
     drift_bins=10,
 )
 
@@ -133,3 +138,27 @@ def test_a_misspelled_param_is_one_line_not_a_traceback(
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {message}"), lines
+
+
+def test_the_linear_score_is_learned_on_train_and_scores_train_rows_out_of_fold() -> None:
+    movies = synthetic_movies(600)
+    train, test, spec = featurize(movies, PARAMS)
+    assert spec.feature_names[-15] == "linear_score"  # after the title group, before the crew
+    weights = spec.linear_score["weights"]
+    assert weights and all(token[:2] in ("w:", "c:", "g:", "d:", "v:", "r:") for token in weights)
+    # A title word that occurs only in test movies never gets a weight.
+    test_ids = set(test["tconst"])
+    rare = movies["tconst"].isin(test_ids)
+    movies.loc[rare, "title"] = "Zyzzyva " + movies.loc[rare, "title"]
+    _, _, spec2 = featurize(movies, PARAMS)
+    assert "w:zyzzyva" not in spec2.linear_score["weights"]
+    # Out of fold: the same train row scored by the full-split model would differ.
+    full = build_matrix(as_columns(movies[movies["tconst"].isin(train["tconst"])]), spec)
+    column = spec.feature_names.index("linear_score")
+    assert not np.allclose(np.sort(full[:, column]), np.sort(train["linear_score"].to_numpy()))
+
+
+def test_the_linear_score_can_be_left_out() -> None:
+    _, _, spec = featurize(synthetic_movies(600), dataclasses.replace(PARAMS, linear_score=False))
+    assert spec.linear_score is None
+    assert "linear_score" not in spec.feature_names
