@@ -19,6 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np
+
 from harness.loopback import REPO_ROOT, GunicornService, mlflow_scoring_server, wrk
 
 MOVIE = {
@@ -34,6 +36,19 @@ def median_of(runs: list[dict]) -> dict:
     return {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50_ms", "p99_ms")} | {
         "non_2xx": sum(r["non_2xx"] for r in runs)
     }
+
+
+def nodes_walked(card_path: Path) -> tuple[int, float]:
+    """The served model's serving cost: trees, and nodes walked per movie (each tree's leaf
+    depth averaged over the training rows that reach each leaf)."""
+    from imdb_rating.artifact import load_verified_model
+
+    model, _ = load_verified_model(card_path)
+    depths = []
+    for (tree,) in model._predictors:
+        leaves = tree.nodes[tree.nodes["is_leaf"] == 1]
+        depths.append(float(np.average(leaves["depth"], weights=leaves["count"])))
+    return len(depths), sum(depths)
 
 
 def registered_version(card: dict, tracking_uri: str) -> str:
@@ -86,6 +101,8 @@ def main() -> None:
                 result = wrk(url + "/invocations", body, args.connections, args.seconds)
                 runs["mlflow"].append(result)
     report(args, runs)
+    trees, walked = nodes_walked(card_path)
+    print(f"served model {card['model_id']}: {trees} trees, {walked:.0f} nodes walked per movie")
 
 
 def report(args, runs: dict[str, list[dict]]) -> None:

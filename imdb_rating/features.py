@@ -199,7 +199,8 @@ def linear_tokens(
     tokens.update(f"g:{genre}" for genre in genres)
     tokens.add(f"d:{int(year) // 10}")
     tokens.add(f"v:{int(log_votes(votes) * 2)}")  # half a natural-log unit of votes
-    tokens.add("r:none" if runtime is None else f"r:{min(int(runtime) // 15, 12)}")
+    unknown = runtime is None or math.isnan(runtime)  # None from a request, NaN from a frame
+    tokens.add("r:none" if unknown else f"r:{min(int(runtime) // 15, 12)}")
     return sorted(tokens)
 
 

@@ -248,7 +248,10 @@ def to_html(markdown: str, model_id: str) -> str:
     title = html.escape(markdown.splitlines()[0].lstrip("# "))
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
-        f'<meta name="model-id" content="{html.escape(model_id)}">\n<title>{title}</title>\n'
+        # A content hash, not a credential: secret scanners flag some ids as high-entropy hex.
+        f'<meta name="model-id" content="{html.escape(model_id)}">'
+        "<!-- pragma: allowlist secret -->\n"
+        f"<title>{title}</title>\n"
         "<style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;"
         "padding:0 1rem;color:#222;line-height:1.45}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:.2rem .6rem;text-align:left}"

@@ -123,6 +123,7 @@ def test_linear_tokens_are_title_words_trigrams_and_the_context_they_are_measure
         "g:Drama", "d:195", "v:6", "r:6",
     ])  # fmt: skip
     assert "r:none" in linear_tokens("", [], year=2000, votes=10, runtime=None)
+    assert "r:none" in linear_tokens("", [], year=2000, votes=10, runtime=math.nan)
 
 
 def test_the_linear_score_is_the_intercept_plus_the_weights_of_the_movies_tokens() -> None:
