@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from functools import cached_property
+from functools import cached_property, lru_cache, partial
 from statistics import fmean
 from typing import Any
 
@@ -172,7 +172,7 @@ def feature_groups(spec: FeatureSpec) -> list[FeatureGroup]:
         FeatureGroup(TITLE_FEATURES, _title_filler(spec)),
     ]
     if spec.linear_score is not None:
-        groups.append(FeatureGroup(LINEAR_FEATURES, _fill_linear_score))
+        groups.append(FeatureGroup(LINEAR_FEATURES, _linear_filler(spec)))
     for role in spec.crew_roles:
         names = tuple(f"{role}_{name}" for name in CREW_FEATURES)
         groups.append(FeatureGroup(names, _crew_filler(spec, role)))
@@ -183,29 +183,42 @@ def title_words(title: str | None) -> set[str]:
     return set(_WORD.findall(title.lower())) if title else set()
 
 
+def word_tokens(word: str) -> list[str]:
+    """A title word's linear tokens: the word, and its character trigrams (padded by a space
+    at each end, so prefixes and suffixes count)."""
+    padded = f" {word} "
+    return [f"w:{word}", *(f"c:{padded[i : i + 3]}" for i in range(len(padded) - 2))]
+
+
+def context_tokens(
+    genres: Sequence[str], year: float, votes: float, runtime: float | None
+) -> list[str]:
+    """The indicators a title's effect is measured against: a title word common in 1930s dramas
+    should not take the credit for the era and the genre."""
+    unknown = runtime is None or math.isnan(runtime)  # None from a request, NaN from a frame
+    return [
+        *(f"g:{genre}" for genre in dict.fromkeys(genres)),
+        f"d:{int(year) // 10}",
+        f"v:{int(log_votes(votes) * 2)}",  # half a natural-log unit of votes
+        "r:none" if unknown else f"r:{min(int(runtime) // 15, 12)}",
+    ]
+
+
 def linear_tokens(
     title: str | None, genres: Sequence[str], year: float, votes: float, runtime: float | None
 ) -> list[str]:
-    """The linear score's inputs: the title's words and their character trigrams, beside the
-    genre, decade, vote-count and runtime indicators that a title's effect is measured against
-    (a title word common in 1930s dramas should not take the credit for the era and genre).
-    Sorted, so that sums over them (and the fit) do not depend on set order, which varies with
-    the process's hash seed."""
-    words = title_words(title)
-    tokens = {f"w:{word}" for word in words}
-    for word in words:
-        padded = f" {word} "
-        tokens.update(f"c:{padded[i : i + 3]}" for i in range(len(padded) - 2))
-    tokens.update(f"g:{genre}" for genre in genres)
-    tokens.add(f"d:{int(year) // 10}")
-    tokens.add(f"v:{int(log_votes(votes) * 2)}")  # half a natural-log unit of votes
-    unknown = runtime is None or math.isnan(runtime)  # None from a request, NaN from a frame
-    tokens.add("r:none" if unknown else f"r:{min(int(runtime) // 15, 12)}")
-    return sorted(tokens)
+    """The linear score's inputs, one entry per count: each distinct title word's tokens, then
+    the context's. The score is linear in these counts, so a title's part is a sum of per-word
+    values (which the service memoizes)."""
+    words = sorted(title_words(title))  # sorted: the fit must not depend on the hash seed
+    return [
+        *(token for word in words for token in word_tokens(word)),
+        *context_tokens(genres, year, votes, runtime),
+    ]
 
 
 def linear_token_columns(movies: Columns) -> list[list[str]]:
-    """`linear_tokens` of each movie given as `build_matrix` columns."""
+    """`linear_tokens` of each movie given as `build_matrix` columns (featurize's fit)."""
     return [
         linear_tokens(*fields)
         for fields in zip(
@@ -312,13 +325,41 @@ def _crew_filler(spec: FeatureSpec, role: str):
     return fill
 
 
-def _fill_linear_score(block: np.ndarray, movies: Columns, learned: Learned) -> None:
-    assert learned.linear_score is not None  # the group exists only with a linear score
-    weights, intercept = learned.linear_score["weights"], learned.linear_score["intercept"]
-    block[:, 0] = [
-        intercept + sum(weights.get(token, 0.0) for token in tokens)
-        for tokens in linear_token_columns(movies)
-    ]
+def _linear_filler(spec: FeatureSpec):
+    # Per word, the weights of its tokens: words recur across titles, so the service looks each
+    # up once (bounded). Only for the spec's own weights: featurize's out-of-fold copies differ.
+    own = spec.linear_score
+
+    def value_of_word(weights: Mapping[str, float], word: str) -> float:
+        return math.fsum(weights.get(token, 0.0) for token in word_tokens(word))
+
+    cached_value = lru_cache(maxsize=1 << 16)(lambda word: value_of_word(own["weights"], word))
+
+    def fill(block: np.ndarray, movies: Columns, learned: Learned) -> None:
+        score = learned.linear_score
+        assert score is not None  # the group exists only with a linear score
+        weights, intercept = score["weights"], score["intercept"]
+        word_value = cached_value if score is own else partial(value_of_word, weights)
+        block[:, 0] = [
+            # fsum: the exact sum, whatever order the title's words come in.
+            intercept
+            + math.fsum(
+                [
+                    *(word_value(word) for word in title_words(title)),
+                    *(weights.get(t, 0.0) for t in context_tokens(genres, year, votes, runtime)),
+                ]
+            )
+            for title, genres, year, votes, runtime in zip(
+                movies["title"],
+                movies["genres"],
+                movies["year"],
+                movies["num_votes"],
+                movies["runtime_minutes"],
+                strict=True,
+            )
+        ]
+
+    return fill
 
 
 def build_matrix(movies: Columns, spec: FeatureSpec, learned: Learned | None = None) -> np.ndarray:

@@ -125,8 +125,8 @@ def fit_linear_score(
 ) -> dict[str, Any]:
     """Ridge regression of the rating on the movies' linear tokens seen in at least min_count
     movies: the weights of the tokens, the intercept."""
-    # The documents are already token lists: `list` is the analyzer.
-    vectorizer = CountVectorizer(analyzer=list, min_df=min_count, binary=True)
+    # The documents are already token lists (one entry per count): `list` is the analyzer.
+    vectorizer = CountVectorizer(analyzer=list, min_df=min_count)
     tokens = vectorizer.fit_transform(linear_token_columns(columns))
     ridge = Ridge(alpha=alpha, solver="lsqr").fit(tokens, targets)
     weights = {

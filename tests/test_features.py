@@ -118,10 +118,12 @@ def test_title_features() -> None:
 
 def test_linear_tokens_are_title_words_trigrams_and_the_context_they_are_measured_against():
     tokens = linear_tokens("Love!", ["Drama"], year=1957, votes=math.e**3 - 1, runtime=95)
-    assert tokens == sorted([
+    assert tokens == [
         "w:love", "c: lo", "c:lov", "c:ove", "c:ve ",
         "g:Drama", "d:195", "v:6", "r:6",
-    ])  # fmt: skip
+    ]  # fmt: skip
+    # One entry per count: a trigram in two words counts twice (the score sums per word).
+    assert linear_tokens("Loud Lob", [], 1950, 10, None).count("c: lo") == 2
     assert "r:none" in linear_tokens("", [], year=2000, votes=10, runtime=None)
     assert "r:none" in linear_tokens("", [], year=2000, votes=10, runtime=math.nan)
 
@@ -131,6 +133,8 @@ def test_the_linear_score_is_the_intercept_plus_the_weights_of_the_movies_tokens
     assert row["linear_score"] == pytest.approx(6.0 + 0.5 + 0.25 - 1.0)
     unseen = encode_one(make_spec(), year=1950, num_votes=10, title="Zzz")
     assert unseen["linear_score"] == pytest.approx(6.0)
+    twice = encode_one(make_spec(), year=1950, num_votes=10, title="Love, love lost")
+    assert twice["linear_score"] == pytest.approx(6.0 + 0.5 + 0.25 + 0.25)  # " lo" in "lost"
 
 
 def test_unknown_genres_are_ignored_by_the_matrix() -> None:
