@@ -166,6 +166,12 @@ def model_section(card: Mapping[str, Any]) -> str:
     spec = card["feature_spec"]
     params = ", ".join(f"{key} {value}" for key, value in sorted(card["params"].items()))
     crew = f", {' and '.join(spec['crew_roles'])} encodings" if spec["crew_roles"] else ""
+    linear = (
+        ", a linear score (ridge regression on title words, character trigrams and genre,"
+        " decade, votes and runtime indicators)"
+        if spec.get("linear_score")
+        else ""
+    )
     return "\n".join(
         [
             "## The model",
@@ -173,7 +179,7 @@ def model_section(card: Mapping[str, Any]) -> str:
             f"- {card['model_type'].replace('_', ' ')} ({params}).",
             f"- {len(spec['feature_names'])} features: year, runtime, log votes, adult flag,"
             f" {len(spec['genres'])} genres, title statistics and a smoothed title-word"
-            f" encoding{crew}.",
+            f" encoding{linear}{crew}.",
             f"- Identity: model_id `{card['model_id']}` (a hash of model.json); artifact sha256"
             f" `{card['artifact']['sha256'][:16]}…`; training data sha256"
             f" `{card['training_data']['sha256'][:16]}…`.",
