@@ -427,8 +427,9 @@ def test_the_production_pod_serves_from_a_read_only_root(
     sandbox = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     for path in empty_dirs:  # parents first: /tmp, then /tmp/prometheus-metrics
         sandbox += ["--tmpfs", path]
-    model_dir = str(model_card_path.parent)  # after the tmpfs mounts: it may lie under /tmp
-    sandbox += ["--ro-bind", model_dir, model_dir, "--chdir", str(REPO_ROOT)]
+    # After the tmpfs mounts: the model, and a checkout (with its venv), may lie under /tmp.
+    model_dir, repo = str(model_card_path.parent), str(REPO_ROOT)
+    sandbox += ["--ro-bind", repo, repo, "--ro-bind", model_dir, model_dir, "--chdir", repo]
 
     (tmp_path / "cpu.max").write_text(
         f"{int(cpu_cores(container['resources']['limits']['cpu']) * 100_000)} 100000\n"
