@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property, lru_cache, partial
 from statistics import fmean
@@ -217,19 +217,21 @@ def linear_tokens(
     ]
 
 
+def _linear_inputs(movies: Columns) -> Iterator[tuple[Any, ...]]:
+    """Per movie given as `build_matrix` columns: title, genres, year, votes, runtime."""
+    return zip(
+        movies["title"],
+        movies["genres"],
+        movies["year"],
+        movies["num_votes"],
+        movies["runtime_minutes"],
+        strict=True,
+    )
+
+
 def linear_token_columns(movies: Columns) -> list[list[str]]:
     """`linear_tokens` of each movie given as `build_matrix` columns (featurize's fit)."""
-    return [
-        linear_tokens(*fields)
-        for fields in zip(
-            movies["title"],
-            movies["genres"],
-            movies["year"],
-            movies["num_votes"],
-            movies["runtime_minutes"],
-            strict=True,
-        )
-    ]
+    return [linear_tokens(*inputs) for inputs in _linear_inputs(movies)]
 
 
 def log_votes(num_votes: float) -> float:
@@ -349,14 +351,7 @@ def _linear_filler(spec: FeatureSpec):
                     *(weights.get(t, 0.0) for t in context_tokens(genres, year, votes, runtime)),
                 ]
             )
-            for title, genres, year, votes, runtime in zip(
-                movies["title"],
-                movies["genres"],
-                movies["year"],
-                movies["num_votes"],
-                movies["runtime_minutes"],
-                strict=True,
-            )
+            for title, genres, year, votes, runtime in _linear_inputs(movies)
         ]
 
     return fill
