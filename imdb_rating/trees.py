@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from threadpoolctl import threadpool_limits
 
 PROBE_ROWS = 256
 # Predictions must agree to float rounding (summation order differs for forests).
@@ -188,7 +189,11 @@ def flatten(model: Any) -> FlatEnsemble:
     nodes, roots = _pack(trees)
     flat = FlatEnsemble(nodes=nodes, roots=roots, baseline=baseline, input_dtype=dtype)
     probe = _probe_rows(flat, model.n_features_in_)
-    gap = float(np.max(np.abs(flat.predict(probe) - model.predict(probe))))
+    # One OpenMP thread for the check's few hundred rows: ~30 ms, where threads on a busy
+    # machine wait for each other in each tree's parallel region (~3 s seen on 2 cores).
+    with threadpool_limits(1):
+        expected = model.predict(probe)
+    gap = float(np.max(np.abs(flat.predict(probe) - expected)))
     if gap > TOLERANCE:
         raise UnsupportedModelError(f"flattened model disagrees with the original by {gap:g}")
     return flat

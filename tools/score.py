@@ -46,7 +46,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from imdb_rating.artifact import ArtifactError
@@ -661,12 +660,9 @@ def score(
 
 
 def load_predictor(card: Path) -> Predictor:
-    """The service's Predictor. Loading checks the flattened trees against sklearn's `predict`
-    on a few hundred probe rows: one OpenMP thread does that in ~30 ms, where two on a busy
-    2-core machine wait for each other in each tree's parallel region (~3 s)."""
+    """The service's Predictor; an unusable model is a one-line error."""
     try:
-        with threadpool_limits(1):
-            return Predictor(card)
+        return Predictor(card)
     except ArtifactError as error:
         raise StageError(str(error)) from None
 
