@@ -53,18 +53,16 @@ from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
 from imdb_rating.artifact import load_verified_model
-from imdb_rating.features import CREW_ROLES, INPUT_DEFAULTS, FeatureSpec, build_matrix
+from imdb_rating.features import FeatureSpec, build_matrix
 from tools.score import check_rows, open_source
 
 dump, card, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])  # out: a folder
 model, card_data = load_verified_model(card)
 spec = FeatureSpec.from_dict(card_data["feature_spec"])
-# What check_rows and open_source read of a Predictor, without flattening the model.
-optional = [name for name in INPUT_DEFAULTS if name not in CREW_ROLES]
-inputs = SimpleNamespace(input_fields=["year", "num_votes", *optional, *spec.crew_roles],
-                         genres=spec.genres, crew_roles=spec.crew_roles)
+# What check_rows reads of a Predictor, without flattening the model.
+inputs = SimpleNamespace(genres=spec.genres, crew_roles=spec.crew_roles)
 clock = time.perf_counter()
-source = open_source(dump, "imdb", inputs, "tconst", 50_000)
+source = open_source(dump, "imdb", spec.crew_roles, "tconst", 50_000)
 phases = {"read": time.perf_counter() - clock, "check": 0.0, "features": 0.0}
 blocks = []
 for chunk in source.chunks:

@@ -31,6 +31,12 @@ RATING_RANGE = (1.0, 10.0)
 DECIMALS = 3
 
 
+def input_fields(crew_roles: Sequence[str]) -> list[str]:
+    """The raw fields a movie is given as, to a model with these crew inputs."""
+    optional = [name for name in INPUT_DEFAULTS if name not in CREW_ROLES]
+    return ["year", "num_votes", *optional, *crew_roles]
+
+
 @dataclass(frozen=True)
 class Predictions:
     """Ratings and their interval bounds, rounded to DECIMALS, one per movie."""
@@ -57,8 +63,7 @@ class Predictor:
             key: np.asarray(card["intervals"][key], dtype=np.float64)
             for key in ("edges", "half_widths")
         }
-        optional = [name for name in INPUT_DEFAULTS if name not in CREW_ROLES]
-        self.input_fields = ["year", "num_votes", *optional, *self.crew_roles]
+        self.input_fields = input_fields(self.crew_roles)
 
     @property
     def genres(self) -> list[str]:

@@ -32,10 +32,12 @@ import argparse
 import gzip
 import itertools
 import json
+import os
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +61,7 @@ from imdb_rating.features import (
     RUNTIME_RANGE,
     YEAR_RANGE,
 )
-from imdb_rating.predictor import Predictions, Predictor
+from imdb_rating.predictor import Predictions, Predictor, input_fields
 from stages.clean import (
     BASICS,
     CREW,
@@ -321,11 +323,11 @@ def detect_format(path: Path) -> str:
 
 
 def open_source(
-    path: Path, file_format: str, predictor: Predictor, id_column: str, chunk_rows: int
+    path: Path, file_format: str, crew_roles: list[str], id_column: str, chunk_rows: int
 ) -> Source:
-    wanted = {*predictor.input_fields, id_column}
+    wanted = {*input_fields(crew_roles), id_column}
     if file_format == "imdb":
-        return open_official(path, chunk_rows, predictor.crew_roles)
+        return open_official(path, chunk_rows, crew_roles)
     if file_format == "parquet":
         source = open_parquet(path, wanted, chunk_rows)
     elif file_format == "jsonl":
@@ -574,6 +576,46 @@ def predict(predictor: Predictor, columns: dict[str, list[Any]], n_rows: int) ->
     )
 
 
+@dataclass
+class ScoredChunk:
+    rows: int
+    predictions: pa.Table | None  # None when no row of the chunk could be scored
+    rejected: tuple[list[int], list[str | None], list[str]]  # rows, ids, reasons
+
+
+def score_chunk(
+    chunk: Chunk, text: bool, predictor: Predictor, id_column: str | None, schema: pa.Schema
+) -> ScoredChunk:
+    """Check a chunk's rows and predict the valid ones (`id_column`: None if the input has
+    none; the row numbers are the key then)."""
+    valid, columns, reasons = check_rows(chunk.frame, text, predictor)
+    ids = (
+        chunk.frame[id_column].map(lambda v: None if v is None else str(v))
+        if id_column is not None
+        else None
+    )
+    positions = reasons.index.to_numpy(dtype=np.int64)
+    rejected_ids = ids.iloc[positions].tolist() if ids is not None else [None] * len(positions)
+    rejected = (chunk.rows[positions].tolist(), rejected_ids, reasons.tolist())
+    n_valid = int(valid.sum())
+    if not n_valid:
+        return ScoredChunk(len(chunk.frame), None, rejected)
+    result = predict(predictor, columns, n_valid)
+    keys = ids[valid].tolist() if ids is not None else chunk.rows[valid]
+    table = pa.table(
+        [
+            pa.array(keys, schema.field(0).type),
+            result.ratings,
+            result.lows,
+            result.highs,
+            pa.array(np.full(n_valid, predictor.coverage, dtype=np.float64)),
+            pa.array([predictor.model_id] * n_valid, pa.string()),
+        ],
+        schema=schema,
+    )
+    return ScoredChunk(len(chunk.frame), table, rejected)
+
+
 def write_rejections(
     writer: pv.CSVWriter, rows: list[int], ids: list[str | None], reasons: list[str]
 ) -> None:
@@ -595,8 +637,8 @@ def score(
 ) -> Summary:
     """Score every chunk into `output`, every rejected row into `errors` (both written whole or
     not at all)."""
-    has_id = id_column in source.columns
-    key = pa.field(id_column, pa.string()) if has_id else pa.field("row", pa.int64())
+    id_key = id_column if id_column in source.columns else None
+    key = pa.field(id_column, pa.string()) if id_key else pa.field("row", pa.int64())
     schema = pa.schema(
         [key]
         + [pa.field(name, pa.float64()) for name in ("rating", "interval_low", "interval_high")]
@@ -620,41 +662,28 @@ def score(
                 source.rejected.clear()
             return count
 
-        for chunk in source.chunks:
-            valid, columns, reasons = check_rows(chunk.frame, source.text, predictor)
-            ids = (
-                chunk.frame[id_column].map(lambda v: None if v is None else str(v))
-                if has_id
-                else None
-            )
-            positions = reasons.index.to_numpy(dtype=np.int64)
-            if len(positions):
-                rejected_ids = (
-                    ids.iloc[positions].tolist() if ids is not None else [None] * len(positions)
-                )
-                write_rejections(
-                    rejections, chunk.rows[positions].tolist(), rejected_ids, reasons.tolist()
-                )
-            n_valid = int(valid.sum())
-            if n_valid:
-                result = predict(predictor, columns, n_valid)
-                keys = ids[valid].tolist() if ids is not None else chunk.rows[valid]
-                table = pa.table(
-                    [
-                        pa.array(keys, key.type),
-                        result.ratings,
-                        result.lows,
-                        result.highs,
-                        pa.array(np.full(n_valid, predictor.coverage, dtype=np.float64)),
-                        pa.array([predictor.model_id] * n_valid, pa.string()),
-                    ],
-                    schema=schema,
-                )
-                writer.write_table(table)
+        def write(done: ScoredChunk) -> None:
+            if done.rejected[0]:
+                write_rejections(rejections, *done.rejected)
+            if done.predictions is not None:
+                writer.write_table(done.predictions)
             dropped = drain()
-            summary.scored += n_valid
-            summary.rejected += len(positions) + dropped
-            bar.update(len(chunk.frame) + dropped)
+            summary.scored += 0 if done.predictions is None else done.predictions.num_rows
+            summary.rejected += len(done.rejected[0]) + dropped
+            bar.update(done.rows + dropped)
+
+        # Chunks are scored a thread per core, written in order as they finish. Most of the
+        # work holds the GIL, but not the tree walk nor parts of pandas' and pyarrow's: those
+        # run beside another chunk's checks. At most `threads` + 1 chunks are held at once.
+        threads = len(os.sched_getaffinity(0))
+        pool = stack.enter_context(ThreadPoolExecutor(threads))
+        scoring: deque[Future[ScoredChunk]] = deque()
+        for chunk in source.chunks:
+            scoring.append(pool.submit(score_chunk, chunk, source.text, predictor, id_key, schema))
+            if len(scoring) > threads:
+                write(scoring.popleft().result())
+        while scoring:
+            write(scoring.popleft().result())
         summary.rejected += drain()
     return summary
 
@@ -689,9 +718,17 @@ def main(argv: list[str] | None = None) -> None:
         raise StageError(f"{args.input}: no such file or folder")
     errors = args.errors or args.output.with_name(args.output.stem + ".errors.csv")
     file_format = args.format or detect_format(args.input)
-    predictor = load_predictor(args.model)
     started = time.perf_counter()  # the official layout is read as it opens
-    source = open_source(args.input, file_format, predictor, args.id_column, args.chunk_rows)
+    with ThreadPoolExecutor(1) as background:
+        # Verifying the artifact and compiling the tree walk (~1 s) run while the input opens,
+        # which needs only the model's crew inputs: its card names them.
+        loading = background.submit(load_predictor, args.model)
+        try:
+            crew_roles = json.loads(args.model.read_text())["feature_spec"]["crew_roles"]
+        except (OSError, ValueError, KeyError, TypeError):
+            crew_roles = loading.result().crew_roles  # or load_predictor's one-line error
+        source = open_source(args.input, file_format, crew_roles, args.id_column, args.chunk_rows)
+        predictor = loading.result()
     summary = score(source, predictor, args.output, errors, args.id_column)
     summary.seconds = time.perf_counter() - started
     print(f"{summary.line()}; predictions in {args.output}, rejected rows in {errors}")
