@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from imdb_rating.features import (
     SpecError,
     Split,
     build_matrix,
+    is_sequel,
     linear_tokens,
     smoothed_mean,
     title_words,
@@ -114,6 +116,40 @@ def test_title_features() -> None:
     assert row["title_has_digit"] == row["title_sequel_marker"] == row["title_non_ascii"] == 1
     assert row["title_differs_from_original"] == 1
     assert title_words("The Thing, the THING") == {"the", "thing"}
+
+
+@pytest.mark.parametrize(
+    "title, sequel",
+    [
+        ("Rocky II", True),
+        ("Rocky ii  ", True),
+        ("Alien 3", True),
+        ("Star Wars: Episode IV", True),
+        ("Back to the Future Part III", True),
+        ("Rocky XII", False),
+        ("Apollo 13", False),
+        ("Film_2", False),
+        ("Malcolm X (1992)", False),
+        ("Departure", False),
+        ("", False),
+    ],
+)
+def test_sequel_marks_are_a_colon_part_n_or_a_last_word_numbering_the_film(
+    title: str, sequel: bool
+) -> None:
+    assert is_sequel(title) is sequel
+
+
+def test_the_sequel_check_answers_as_the_regex_it_stands_for() -> None:
+    # The definition, and what models before the hand-written check were trained with.
+    regex = re.compile(r"(?:\b(?:[2-9]|ii|iii|iv|v|vi|vii|viii|ix|x)\b\s*$)|\bpart\s+\w+|:", re.I)
+    # Word and non-word characters, Unicode whitespace and digits, re.I's non-ASCII case folds.
+    pieces = [*"aiIxXvV23456789 01_-().:,'\t\n", "\u00a0", "\u2003", "\u0130", "\u0131"]
+    pieces += ["\u017f", "\u212a", "\u00e9", "\u4e2d", "\u0661", "\u2167", "part ", "PART\t", " ii"]
+    rng = np.random.default_rng(7)
+    for _ in range(20_000):
+        title = "".join(rng.choice(pieces, rng.integers(0, 11)))
+        assert is_sequel(title) is bool(regex.search(title)), repr(title)
 
 
 def test_linear_tokens_are_title_words_trigrams_and_the_context_they_are_measured_against():
