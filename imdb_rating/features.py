@@ -224,22 +224,22 @@ def context_tokens(
 
 
 def linear_tokens(
-    title: str | None, genres: Sequence[str], year: float, votes: float, runtime: float | None
+    words: set[str], genres: Sequence[str], year: float, votes: float, runtime: float | None
 ) -> list[str]:
-    """The linear score's inputs, one entry per count: each distinct title word's tokens, then
-    the context's. The score is linear in these counts, so a title's part is a sum of per-word
-    values (which the service memoizes)."""
-    words = sorted(title_words(title))  # sorted: the fit must not depend on the hash seed
+    """The linear score's inputs, one entry per count: each distinct title word's tokens (the
+    `title_words`), then the context's. The score is linear in these counts, so a title's part
+    is a sum of per-word values (which the service memoizes)."""
     return [
-        *(token for word in words for token in word_tokens(word)),
+        # sorted: the fit must not depend on the hash seed
+        *(token for word in sorted(words) for token in word_tokens(word)),
         *context_tokens(genres, year, votes, runtime),
     ]
 
 
 def _linear_inputs(movies: Columns) -> Iterator[tuple[Any, ...]]:
-    """Per movie given as `build_matrix` columns: title, genres, year, votes, runtime."""
+    """Per movie of `_input_columns`: title words, genres, year, votes, runtime."""
     return zip(
-        movies["title"],
+        movies["title_words"],
         movies["genres"],
         movies["year"],
         movies["num_votes"],
@@ -250,7 +250,7 @@ def _linear_inputs(movies: Columns) -> Iterator[tuple[Any, ...]]:
 
 def linear_token_columns(movies: Columns) -> list[list[str]]:
     """`linear_tokens` of each movie given as `build_matrix` columns (featurize's fit)."""
-    return [linear_tokens(*inputs) for inputs in _linear_inputs(movies)]
+    return [linear_tokens(*inputs) for inputs in _linear_inputs(_input_columns(movies))]
 
 
 def log_votes(num_votes: float) -> float:
@@ -297,8 +297,9 @@ def _title_filler(spec: FeatureSpec):
     # featurize's out-of-fold copies, once per call.
     own_means = cache(lambda: smoothed_means(own))
 
-    def features(title: str, original_title: str | None, means: Mapping[str, float]):
-        words = title_words(title)
+    def features(
+        title: str, original_title: str | None, words: set[str], means: Mapping[str, float]
+    ):
         known = [means[word] for word in words if word in means]
         return (
             float(len(title)),
@@ -314,8 +315,10 @@ def _title_filler(spec: FeatureSpec):
         table = learned.target_tables["title_words"]
         means = own_means() if table is own else smoothed_means(table)
         block[:] = [
-            features(title or "", original, means)
-            for title, original in zip(movies["title"], movies["original_title"], strict=True)
+            features(title or "", original, words, means)
+            for title, original, words in zip(
+                movies["title"], movies["original_title"], movies["title_words"], strict=True
+            )
         ]
 
     return fill
@@ -377,14 +380,25 @@ def _linear_filler(spec: FeatureSpec):
             intercept
             + math.fsum(
                 [
-                    *(word_value(word) for word in title_words(title)),
+                    *(word_value(word) for word in words),
                     *(weights.get(t, 0.0) for t in context_tokens(genres, year, votes, runtime)),
                 ]
             )
-            for title, genres, year, votes, runtime in _linear_inputs(movies)
+            for words, genres, year, votes, runtime in _linear_inputs(movies)
         ]
 
     return fill
+
+
+def _input_columns(movies: Columns) -> dict[str, Sequence[Any]]:
+    """Every input, an absent optional one at its default, and each title's words (two feature
+    groups read them)."""
+    n_rows = len(movies["year"])
+    columns = {
+        name: movies[name] if name in movies else [INPUT_DEFAULTS[name]] * n_rows
+        for name in INPUT_DEFAULTS
+    } | {"year": movies["year"], "num_votes": movies["num_votes"]}
+    return columns | {"title_words": [title_words(title) for title in columns["title"]]}
 
 
 def build_matrix(movies: Columns, spec: FeatureSpec, learned: Learned | None = None) -> np.ndarray:
@@ -395,11 +409,8 @@ def build_matrix(movies: Columns, spec: FeatureSpec, learned: Learned | None = N
     """
     if learned is None:
         learned = Learned(spec.target_tables, spec.linear_score)
-    n_rows = len(movies["year"])
-    columns = {
-        name: movies[name] if name in movies else [INPUT_DEFAULTS[name]] * n_rows
-        for name in INPUT_DEFAULTS
-    } | {"year": movies["year"], "num_votes": movies["num_votes"]}
+    columns = _input_columns(movies)
+    n_rows = len(columns["year"])
     matrix = np.empty((n_rows, len(spec.feature_names)), dtype=np.float64)
     start = 0
     for group in spec.groups:

@@ -153,15 +153,17 @@ def test_the_sequel_check_answers_as_the_regex_it_stands_for() -> None:
 
 
 def test_linear_tokens_are_title_words_trigrams_and_the_context_they_are_measured_against():
-    tokens = linear_tokens("Love!", ["Drama"], year=1957, votes=math.e**3 - 1, runtime=95)
+    tokens = linear_tokens(
+        title_words("Love!"), ["Drama"], year=1957, votes=math.e**3 - 1, runtime=95
+    )
     assert tokens == [
         "w:love", "c: lo", "c:lov", "c:ove", "c:ve ",
         "g:Drama", "d:195", "v:6", "r:6",
     ]  # fmt: skip
     # One entry per count: a trigram in two words counts twice (the score sums per word).
-    assert linear_tokens("Loud Lob", [], 1950, 10, None).count("c: lo") == 2
-    assert "r:none" in linear_tokens("", [], year=2000, votes=10, runtime=None)
-    assert "r:none" in linear_tokens("", [], year=2000, votes=10, runtime=math.nan)
+    assert linear_tokens(title_words("Loud Lob"), [], 1950, 10, None).count("c: lo") == 2
+    assert "r:none" in linear_tokens(title_words(""), [], year=2000, votes=10, runtime=None)
+    assert "r:none" in linear_tokens(title_words(""), [], year=2000, votes=10, runtime=math.nan)
 
 
 def test_the_linear_score_is_the_intercept_plus_the_weights_of_the_movies_tokens() -> None:
