@@ -589,11 +589,11 @@ def score_chunk(
     """Check a chunk's rows and predict the valid ones (`id_column`: None if the input has
     none; the row numbers are the key then)."""
     valid, columns, reasons = check_rows(chunk.frame, text, predictor)
-    ids = (
-        chunk.frame[id_column].map(lambda v: None if v is None else str(v))
-        if id_column is not None
-        else None
-    )
+    ids = None
+    if id_column is not None:
+        ids = chunk.frame[id_column]  # text sources hold str or None already
+        if not text:
+            ids = ids.map(lambda v: None if v is None else str(v))
     positions = reasons.index.to_numpy(dtype=np.int64)
     rejected_ids = ids.iloc[positions].tolist() if ids is not None else [None] * len(positions)
     rejected = (chunk.rows[positions].tolist(), rejected_ids, reasons.tolist())
