@@ -45,7 +45,7 @@ import sys
 from pathlib import Path
 from stages.clean import CleanParams, clean
 from stages.common import load_params
-movies, quality = clean(Path(sys.argv[1]), CleanParams(**load_params("clean")))
+movies, _, quality = clean(Path(sys.argv[1]), CleanParams(**load_params("clean")))
 print("kept", len(movies), "of", quality["rows_read"])
 """
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-SPEC_SCHEMA_VERSION = 2
+SPEC_SCHEMA_VERSION = 3
 CREW_ROLES = ("directors", "writers")
 
 # The raw inputs of one movie, as the clean stage writes them and the service accepts them.
@@ -87,6 +87,11 @@ class FeatureSpec:
     # {"intercept": float, "weights": {token: float}}, or None when featurize was told not to.
     linear_score: dict[str, Any] | None
     people: dict[str, dict[str, list[float]]]  # per crew role
+    # Learned from the sparsely rated movies (clean stage), which are never modelled: their
+    # mean rating, per crew role a target table, and a linear score fit on them (or None).
+    sparse_mean: float
+    sparse_tables: dict[str, dict[str, list[float]]]
+    sparse_linear_score: dict[str, Any] | None
     drift_reference: dict[str, Any]
     schema_version: int = field(default=SPEC_SCHEMA_VERSION)
 
@@ -155,7 +160,6 @@ TITLE_FEATURES = (
     "title_differs_from_original",
     "title_words_encoding",
 )
-LINEAR_FEATURES = ("linear_score",)
 CREW_FEATURES = (
     "count",
     "encoding",
@@ -164,6 +168,8 @@ CREW_FEATURES = (
     "relative_votes",
     "career_years",
     "movies",
+    "sparse_encoding",
+    "sparse_films",
 )
 
 
@@ -175,7 +181,10 @@ def feature_groups(spec: FeatureSpec) -> list[FeatureGroup]:
         FeatureGroup(TITLE_FEATURES, _title_filler(spec)),
     ]
     if spec.linear_score is not None:
-        groups.append(FeatureGroup(LINEAR_FEATURES, _linear_filler(spec)))
+        names = ("linear_score", "sparse_linear_score")[
+            : 1 + (spec.sparse_linear_score is not None)
+        ]
+        groups.append(FeatureGroup(names, _linear_filler(spec)))
     for role in spec.crew_roles:
         names = tuple(f"{role}_{name}" for name in CREW_FEATURES)
         groups.append(FeatureGroup(names, _crew_filler(spec, role)))
@@ -330,14 +339,19 @@ def _crew_filler(spec: FeatureSpec, role: str):
         spec.crew_encoding_smoothing,
         spec.people[role],
     )
+    sparse_table = spec.sparse_tables.get(role, {})
     nobody = (0.0, *[math.nan] * (len(CREW_FEATURES) - 1))
+
+    def encoding_and_films(people: Sequence[str], table: Table, prior: float):
+        sums_counts = [table.get(p, (0.0, 0.0)) for p in people]
+        encoding = fmean(smoothed_mean(s, c, prior, smoothing) for s, c in sums_counts)
+        return encoding, float(max(c for _, c in sums_counts))
 
     def features(people: Sequence[str], year: float, votes: float, table: Table):
         if len(people) == 0:
             return nobody
-        sums_counts = [table.get(p, (0.0, 0.0)) for p in people]
-        encoding = fmean(smoothed_mean(s, c, prior, smoothing) for s, c in sums_counts)
-        rated = float(max(c for _, c in sums_counts))
+        encoding, rated = encoding_and_films(people, table, prior)
+        sparse = encoding_and_films(people, sparse_table, spec.sparse_mean)
         stats = [people_table[p] for p in people if p in people_table]
         if stats:
             mean_votes = fmean(s[0] for s in stats)
@@ -346,7 +360,7 @@ def _crew_filler(spec: FeatureSpec, role: str):
             relative, career = votes - mean_votes, year - first_year
         else:
             mean_votes = relative = career = movies = math.nan
-        return (float(len(people)), encoding, rated, mean_votes, relative, career, movies)
+        return (float(len(people)), encoding, rated, mean_votes, relative, career, movies, *sparse)
 
     def fill(block: np.ndarray, movies: Columns, learned: Learned) -> None:
         table = learned.target_tables[role]
@@ -362,30 +376,40 @@ def _crew_filler(spec: FeatureSpec, role: str):
 
 def _linear_filler(spec: FeatureSpec):
     # Per word, the weights of its tokens: words recur across titles, so the service looks each
-    # up once (bounded). Only for the spec's own weights: featurize's out-of-fold copies differ.
-    own = spec.linear_score
+    # up once (bounded). Only for the spec's own scores: featurize's out-of-fold copies differ.
+    own, sparse = spec.linear_score, spec.sparse_linear_score
 
     def value_of_word(weights: Mapping[str, float], word: str) -> float:
         return math.fsum(weights.get(token, 0.0) for token in word_tokens(word))
 
-    cached_value = lru_cache(maxsize=1 << 16)(lambda word: value_of_word(own["weights"], word))
+    def memoized(score: Mapping[str, Any]) -> Callable[[str], float]:
+        return lru_cache(maxsize=1 << 16)(partial(value_of_word, score["weights"]))
+
+    own_value = memoized(own)
+    sparse_value = memoized(sparse) if sparse is not None else None
+
+    def scores(score, word_value, inputs: list[tuple[set[str], list[str]]]) -> list[float]:
+        weights, intercept = score["weights"], score["intercept"]
+        # fsum: the exact sum, whatever order the title's words come in.
+        return [
+            intercept
+            + math.fsum(
+                [*(word_value(word) for word in words), *(weights.get(t, 0.0) for t in context)]
+            )
+            for words, context in inputs
+        ]
 
     def fill(block: np.ndarray, movies: Columns, learned: Learned) -> None:
         score = learned.linear_score
         assert score is not None  # the group exists only with a linear score
-        weights, intercept = score["weights"], score["intercept"]
-        word_value = cached_value if score is own else partial(value_of_word, weights)
-        block[:, 0] = [
-            # fsum: the exact sum, whatever order the title's words come in.
-            intercept
-            + math.fsum(
-                [
-                    *(word_value(word) for word in words),
-                    *(weights.get(t, 0.0) for t in context_tokens(genres, year, votes, runtime)),
-                ]
-            )
+        word_value = own_value if score is own else partial(value_of_word, score["weights"])
+        inputs = [
+            (words, context_tokens(genres, year, votes, runtime))
             for words, genres, year, votes, runtime in _linear_inputs(movies)
         ]
+        block[:, 0] = scores(score, word_value, inputs)
+        if sparse is not None:
+            block[:, 1] = scores(sparse, sparse_value, inputs)
 
     return fill
 

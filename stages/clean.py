@@ -1,5 +1,10 @@
 """clean: parse the raw dump, keep the movies worth modelling, report what was dropped and why.
 
+Movies rated by fewer than `min_votes` people are not modelled (their ratings are too noisy to
+score against), but those with at least `sparse_min_votes` are kept aside in
+data/clean/sparse_movies.parquet: featurize learns from them what a director's or a title's
+other films say, without ever testing on them.
+
 Files are streamed in blocks (the full title.basics has about 12 million rows), so memory
 follows the rows kept, not the file size. Every row read is either kept or counted under the
 first reason it fails, in the order of DROP_REASONS, in metrics/data_quality.json.
@@ -13,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -25,6 +30,7 @@ from stages.common import (
     METRICS_DIR,
     MOVIES_FILE,
     RAW_DIR,
+    SPARSE_MOVIES_FILE,
     StageError,
     atomic_path,
     run_stage,
@@ -73,6 +79,7 @@ class CleanParams:
     runtime_min: float
     runtime_max: float
     include_adult: bool
+    sparse_min_votes: int
 
 
 def read_header(path: Path) -> list[str]:
@@ -218,13 +225,16 @@ def read_crew(path: Path, tconsts: pa.Array) -> pd.DataFrame:
 
 def attach_ratings(
     basics: pd.DataFrame, ratings: pd.DataFrame, params: CleanParams, drops: DropCounter
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rated movies to model, and the sparsely rated ones kept aside (module docstring)."""
     movies = basics.join(ratings, on="tconst", how="left")
     movies = drops.keep(movies, movies["averageRating"].notna(), "no_rating")
     rating, votes = to_number(movies["averageRating"]), to_number(movies["numVotes"])
     valid = rating.between(1, 10) & (votes >= 0) & (votes == votes.round())
     movies = drops.keep(movies.assign(rating=rating, num_votes=votes), valid, "invalid_rating")
-    return drops.keep(movies, movies["num_votes"] >= params.min_votes, "below_min_votes")
+    enough_votes = movies["num_votes"] >= params.min_votes
+    sparse = movies[~enough_votes & (movies["num_votes"] >= params.sparse_min_votes)]
+    return drops.keep(movies, enough_votes, "below_min_votes"), sparse
 
 
 def tidy(movies: pd.DataFrame, crew: pd.DataFrame | None) -> pd.DataFrame:
@@ -249,28 +259,40 @@ def tidy(movies: pd.DataFrame, crew: pd.DataFrame | None) -> pd.DataFrame:
     return tidy_frame.sort_values("tconst", ignore_index=True)
 
 
-def clean(raw_dir: Path, params: CleanParams) -> tuple[pd.DataFrame, dict[str, Any]]:
+class Cleaned(NamedTuple):
+    movies: pd.DataFrame
+    sparse_movies: pd.DataFrame
+    quality: dict[str, Any]
+
+
+def clean(raw_dir: Path, params: CleanParams) -> Cleaned:
     drops = DropCounter()
     basics, rows_read = read_basics(raw_dir / BASICS, params, drops)
-    movies = attach_ratings(basics, read_ratings(raw_dir / RATINGS), params, drops)
+    movies, sparse = attach_ratings(basics, read_ratings(raw_dir / RATINGS), params, drops)
     crew = None
     if (raw_dir / CREW).exists():
-        crew = read_crew(raw_dir / CREW, pa.array(movies["tconst"].astype(str)))
+        kept = pd.concat([movies["tconst"], sparse["tconst"]]).astype(str)
+        crew = read_crew(raw_dir / CREW, pa.array(kept))
     result = tidy(movies, crew)
     quality = {
         "files": sorted(p.name for p in raw_dir.glob("*.tsv.gz")),
         "rows_read": rows_read,
         "rows_kept": len(result),
         "rows_dropped": {reason: drops.counts[reason] for reason in DROP_REASONS},
+        # Of those below min_votes, kept aside for featurize (never modelled).
+        "sparse_movies_kept": len(sparse),
         "has_crew": crew is not None,
         "runtime_missing": int(result["runtime_minutes"].isna().sum()),
     }
     assert rows_read == len(result) + sum(drops.counts.values()), "every row is accounted for"
-    return result, quality
+    return Cleaned(result, tidy(sparse, crew), quality)
 
 
 def iter_summary(quality: dict[str, Any]) -> Iterator[str]:
-    yield f"read {quality['rows_read']} title rows, kept {quality['rows_kept']} movies"
+    yield (
+        f"read {quality['rows_read']} title rows, kept {quality['rows_kept']} movies "
+        f"and {quality['sparse_movies_kept']} sparsely rated ones"
+    )
     for reason, count in quality["rows_dropped"].items():
         if count:
             yield f"dropped {count}: {reason}"
@@ -278,11 +300,12 @@ def iter_summary(quality: dict[str, Any]) -> Iterator[str]:
 
 def main() -> None:
     params = stage_params(CleanParams, "clean")
-    movies, quality = clean(RAW_DIR, params)
+    movies, sparse_movies, quality = clean(RAW_DIR, params)
     if movies.empty:
         raise StageError("no movie passed the filters in params.yaml clean (check them)")
-    with atomic_path(MOVIES_FILE) as tmp:
-        pq.write_table(pa.Table.from_pandas(movies, preserve_index=False), tmp)
+    for path, frame in ((MOVIES_FILE, movies), (SPARSE_MOVIES_FILE, sparse_movies)):
+        with atomic_path(path) as tmp:
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
     write_json(QUALITY_FILE, quality)
     for line in iter_summary(quality):
         log.info(line)

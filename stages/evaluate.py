@@ -27,6 +27,7 @@ from stages.common import (
     MODEL_CARD,
     MOVIES_FILE,
     PLOTS_DIR,
+    SPARSE_MOVIES_FILE,
     atomic_path,
     regression_metrics,
     run_stage,
@@ -143,14 +144,17 @@ def error_by_year(years: np.ndarray, actual: np.ndarray, predicted: np.ndarray) 
 
 def temporal_holdout(
     movies: pd.DataFrame,
+    sparse_movies: pd.DataFrame,
     params: EvaluateParams,
     featurize_params: FeaturizeParams,
     train_params: TrainParams,
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """The recipe refit on movies up to the cutoff year, tested on the years after."""
+    """The recipe refit on movies up to the cutoff year, tested on the years after. Nothing
+    released after the cutoff is learned from, sparsely rated movies included."""
     cutoff = temporal_cutoff(movies["year"], params.temporal_test_share)
     is_newer = (movies["year"] > cutoff).to_numpy()
-    train, test, spec = featurize(movies, featurize_params, is_test=is_newer)
+    older_sparse = sparse_movies[sparse_movies["year"] <= cutoff]
+    train, test, spec = featurize(movies, featurize_params, is_newer, older_sparse)
     model, _, _ = fit(train, test, spec.feature_names, train_params)
     predicted = model.predict(test[spec.feature_names].to_numpy())
     raw = movies.set_index("tconst")
@@ -193,6 +197,7 @@ def evaluate(params: EvaluateParams) -> dict[str, Any]:
     }
     metrics["temporal"], temporal_errors = temporal_holdout(
         pd.read_parquet(MOVIES_FILE),
+        pd.read_parquet(SPARSE_MOVIES_FILE),
         params,
         stage_params(FeaturizeParams, "featurize"),
         stage_params(TrainParams, "train"),

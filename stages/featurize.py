@@ -9,6 +9,9 @@
   rating through them; test rows use what the whole train split taught.
 - Per-person statistics (mean log votes, first year, films) use inputs only, never ratings, and
   cover every cleaned movie so the service can describe people it has not seen rated.
+- The sparsely rated movies (clean stage: too few votes to be modelled) teach a second set of
+  crew encodings and a second linear score. They are in neither split, so every row uses the
+  same tables: no rating of a modelled movie is in them.
 - The spec (data/features/spec.json) holds everything the service needs to encode a request
   and the training distribution of each monitored input (the drift reference).
 """
@@ -38,6 +41,7 @@ from imdb_rating.features import (
 from stages.common import (
     FEATURES_DIR,
     MOVIES_FILE,
+    SPARSE_MOVIES_FILE,
     atomic_path,
     hash_fraction,
     run_stage,
@@ -156,6 +160,35 @@ def learn_from_ratings(
     return Learned(target_tables=tables, linear_score=score)
 
 
+@dataclass(frozen=True)
+class SparseLearned:
+    """What the sparsely rated movies teach (FeatureSpec's `sparse_*` fields)."""
+
+    mean: float
+    tables: dict[str, dict[str, list[float]]]
+    linear_score: dict[str, Any] | None
+
+
+def learn_from_sparse(
+    sparse_movies: pd.DataFrame, roles: Sequence[str], params: FeaturizeParams, fallback: float
+) -> SparseLearned:
+    """Their mean rating (`fallback` when there are none), per role a target table, and the
+    linear score fit on them when featurize fits one at all."""
+    if sparse_movies.empty:
+        return SparseLearned(fallback, {role: {} for role in roles}, None)
+    columns = as_columns(sparse_movies)
+    targets = sparse_movies["rating"].to_numpy()
+    return SparseLearned(
+        mean=round(float(targets.mean()), 6),
+        tables={role: target_table(columns.get(role, []), targets) for role in roles},
+        linear_score=(
+            fit_linear_score(columns, targets, params.linear_alpha, params.linear_min_count)
+            if params.linear_score
+            else None
+        ),
+    )
+
+
 def drift_reference(columns: dict[str, list[Any]], genres: list[str], bins: int) -> dict:
     reference = {
         name: numeric_reference(values, bins) for name, values in monitored_inputs(columns).items()
@@ -164,7 +197,9 @@ def drift_reference(columns: dict[str, list[Any]], genres: list[str], bins: int)
     return reference
 
 
-def learn_spec(movies: pd.DataFrame, train: pd.DataFrame, params: FeaturizeParams) -> FeatureSpec:
+def learn_spec(
+    movies: pd.DataFrame, train: pd.DataFrame, sparse_movies: pd.DataFrame, params: FeaturizeParams
+) -> FeatureSpec:
     columns = as_columns(train)
     # A role credited on no train movie would give all-NaN columns (which scikit-learn's
     # histogram binning rejects) and no signal: it is left out, as when title.crew is absent.
@@ -172,17 +207,22 @@ def learn_spec(movies: pd.DataFrame, train: pd.DataFrame, params: FeaturizeParam
     genres = sorted({genre for values in columns["genres"] for genre in values})
     targets = train["rating"].to_numpy()
     learned = learn_from_ratings(columns, targets, roles, params)
+    target_mean = round(float(targets.mean()), 6)
+    sparse = learn_from_sparse(sparse_movies, roles, params, fallback=target_mean)
     return FeatureSpec(
         # Which movies this model held out: the registry's gate compares models on those.
         split=Split(seed=params.seed, test_size=params.test_size),
         genres=genres,
         crew_roles=roles,
-        target_mean=round(float(targets.mean()), 6),
+        target_mean=target_mean,
         crew_encoding_smoothing=params.crew_encoding_smoothing,
         title_word_smoothing=params.title_word_smoothing,
         target_tables=dict(learned.target_tables),
         linear_score=learned.linear_score,
         people={role: people_table(movies, role) for role in roles},
+        sparse_mean=sparse.mean,
+        sparse_tables=sparse.tables,
+        sparse_linear_score=sparse.linear_score,
         drift_reference=drift_reference(columns, genres, params.drift_bins),
     )
 
@@ -211,14 +251,20 @@ def feature_frame(movies: pd.DataFrame, matrix: np.ndarray, names: list[str]) ->
 
 
 def featurize(
-    movies: pd.DataFrame, params: FeaturizeParams, is_test: np.ndarray | None = None
+    movies: pd.DataFrame,
+    params: FeaturizeParams,
+    is_test: np.ndarray | None = None,
+    sparse_movies: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, FeatureSpec]:
-    """Train and test feature frames and the spec learned on train. The split is the seeded
-    hash of the tconst unless `is_test` says otherwise (evaluate's temporal holdout)."""
+    """Train and test feature frames and the spec learned on train (and on the sparsely rated
+    movies, if given). The split is the seeded hash of the tconst unless `is_test` says
+    otherwise (evaluate's temporal holdout)."""
     if is_test is None:
         is_test = split_mask(movies["tconst"], params.test_size, params.seed)
     train, test = movies[~is_test].reset_index(drop=True), movies[is_test].reset_index(drop=True)
-    spec = learn_spec(movies, train, params)
+    if sparse_movies is None:
+        sparse_movies = movies.iloc[:0]
+    spec = learn_spec(movies, train, sparse_movies, params)
     names = spec.feature_names
     train_frame = feature_frame(train, out_of_fold_matrix(train, spec, params), names)
     test_frame = feature_frame(test, build_matrix(as_columns(test), spec), names)
@@ -227,16 +273,17 @@ def featurize(
 
 def main() -> None:
     params = stage_params(FeaturizeParams, "featurize")
-    movies = pd.read_parquet(MOVIES_FILE)
-    train, test, spec = featurize(movies, params)
+    movies, sparse_movies = pd.read_parquet(MOVIES_FILE), pd.read_parquet(SPARSE_MOVIES_FILE)
+    train, test, spec = featurize(movies, params, sparse_movies=sparse_movies)
     for name, frame in (("train", train), ("test", test)):
         with atomic_path(FEATURES_DIR / f"{name}.parquet") as tmp:
             frame.to_parquet(tmp, index=False)
     write_json(FEATURES_DIR / "spec.json", spec.to_dict())
     log.info(
-        "%d train / %d test movies, %d features (crew: %s)",
+        "%d train / %d test movies (and what %d sparsely rated ones teach), %d features (crew: %s)",
         len(train),
         len(test),
+        len(sparse_movies),
         len(spec.feature_names),
         ", ".join(spec.crew_roles) or "none",
     )

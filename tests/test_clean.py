@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ PARAMS = CleanParams(
     runtime_min=1,
     runtime_max=1000,
     include_adult=False,
+    sparse_min_votes=10,
 )
 
 BASICS = [
@@ -65,12 +67,12 @@ def raw_dir(tmp_path: Path) -> Path:
 
 
 def test_keeps_only_rated_movies_inside_every_filter(raw_dir: Path) -> None:
-    movies, _ = clean(raw_dir, PARAMS)
+    movies = clean(raw_dir, PARAMS).movies
     assert movies["tconst"].tolist() == ["tt0000001", "tt0000002", "tt0000013"]
 
 
 def test_every_row_read_is_kept_or_counted_under_its_first_failing_reason(raw_dir: Path) -> None:
-    _, quality = clean(raw_dir, PARAMS)
+    quality = clean(raw_dir, PARAMS).quality
     assert quality["rows_read"] == len(BASICS)
     assert quality["rows_kept"] == 3
     assert quality["rows_dropped"] == {
@@ -89,8 +91,21 @@ def test_every_row_read_is_kept_or_counted_under_its_first_failing_reason(raw_di
     assert list(quality["rows_dropped"]) == list(DROP_REASONS)
 
 
+def test_movies_below_min_votes_but_not_below_sparse_min_votes_are_kept_aside(
+    raw_dir: Path,
+) -> None:
+    movies, sparse_movies, quality = clean(raw_dir, PARAMS)
+    assert sparse_movies["tconst"].tolist() == ["tt0000012"]  # 49 votes: min_votes is 50
+    assert list(sparse_movies.columns) == list(movies.columns)  # one schema, crew included
+    # Still not modelled: counted as dropped below min_votes, and as kept aside.
+    assert quality["rows_dropped"]["below_min_votes"] == 1
+    assert quality["sparse_movies_kept"] == 1
+    stricter = dataclasses.replace(PARAMS, sparse_min_votes=50)
+    assert clean(raw_dir, stricter).sparse_movies.empty
+
+
 def test_parses_nulls_lists_and_unquoted_text(raw_dir: Path) -> None:
-    movies, _ = clean(raw_dir, PARAMS)
+    movies = clean(raw_dir, PARAMS).movies
     movies = movies.set_index("tconst")
     first = movies.loc["tt0000001"]
     assert first["title"] == "Kept One" and first["original_title"] == "Un Gardé"
@@ -106,7 +121,7 @@ def test_parses_nulls_lists_and_unquoted_text(raw_dir: Path) -> None:
 
 
 def test_unreadable_runtime_is_kept_as_unknown(raw_dir: Path) -> None:
-    movies, quality = clean(raw_dir, PARAMS)
+    movies, _, quality = clean(raw_dir, PARAMS)
     assert movies.set_index("tconst")["runtime_minutes"].isna().to_dict() == {
         "tt0000001": False,
         "tt0000002": True,
@@ -124,8 +139,9 @@ def test_filters_follow_params(raw_dir: Path) -> None:
         runtime_min=1,
         runtime_max=10_000,
         include_adult=True,
+        sparse_min_votes=0,
     )
-    movies, _ = clean(raw_dir, wider)
+    movies = clean(raw_dir, wider).movies
     assert set(movies["tconst"]) == {
         "tt0000001", "tt0000002", "tt0000003", "tt0000004", "tt0000008", "tt0000009",
         "tt0000012", "tt0000013",
@@ -134,7 +150,7 @@ def test_filters_follow_params(raw_dir: Path) -> None:
 
 def test_without_crew_file_there_are_no_crew_columns(tmp_path: Path) -> None:
     raw_dir = write_dump(tmp_path / "raw", BASICS, RATINGS)
-    movies, quality = clean(raw_dir, PARAMS)
+    movies, _, quality = clean(raw_dir, PARAMS)
     assert "directors" not in movies and not quality["has_crew"]
 
 
@@ -156,7 +172,7 @@ def test_a_few_malformed_lines_are_dropped_and_counted(tmp_path: Path) -> None:
     good = [f"tt{i:07d}\tmovie\tT{i}\tT{i}\t0\t1990\t\\N\t90\tDrama" for i in range(1, 3001)]
     ratings = [f"tt{i:07d}\t6.0\t100" for i in range(1, 3001)]
     raw_dir = write_dump(tmp_path / "raw", [*good, "tt9999999\tmovie\tcut short"], ratings)
-    movies, quality = clean(raw_dir, PARAMS)
+    movies, _, quality = clean(raw_dir, PARAMS)
     assert len(movies) == 3000 and quality["rows_dropped"]["malformed_line"] == 1
 
 

@@ -39,6 +39,9 @@ def make_spec(crew: bool = True) -> FeatureSpec:
             "directors": {"nm1": [5.0, 1930, 4], "nm2": [3.0, 1950, 1]},
             "writers": {},
         },
+        sparse_mean=5.0,
+        sparse_tables={"directors": {"nm2": [12.0, 2]}, "writers": {}} if crew else {},
+        sparse_linear_score={"intercept": 5.0, "weights": {"w:love": -0.5, "g:Drama": 0.25}},
         drift_reference={},
     )
 
@@ -54,22 +57,23 @@ def test_the_spec_lists_each_feature_groups_columns_in_matrix_order() -> None:
         "year", "runtime_minutes", "log_votes", "is_adult", "genre_count",
         "genre_Comedy", "genre_Drama",
     ]  # fmt: skip
-    assert spec.feature_names[-7:] == [
+    assert spec.feature_names[-9:] == [
         "writers_count", "writers_encoding", "writers_rated_films", "writers_mean_log_votes",
         "writers_relative_votes", "writers_career_years", "writers_movies",
+        "writers_sparse_encoding", "writers_sparse_films",
     ]  # fmt: skip
-    assert sum(len(group.names) for group in spec.groups) == len(spec.feature_names) == 29
+    assert sum(len(group.names) for group in spec.groups) == len(spec.feature_names) == 34
     matrix = build_matrix({"year": [1950, 1960], "num_votes": [10, 20]}, spec)
-    assert matrix.shape == (2, 29)
+    assert matrix.shape == (2, 34)
 
 
 def test_the_spec_survives_its_json_form_and_refuses_another_schema() -> None:
     spec = make_spec()
     data = spec.to_dict()
     assert FeatureSpec.from_dict(data) == spec
-    assert data["feature_names"] == spec.feature_names and data["schema_version"] == 2
-    with pytest.raises(SpecError, match="schema_version 1, expected 2"):
-        FeatureSpec.from_dict(data | {"schema_version": 1})
+    assert data["feature_names"] == spec.feature_names and data["schema_version"] == 3
+    with pytest.raises(SpecError, match="schema_version 2, expected 3"):
+        FeatureSpec.from_dict(data | {"schema_version": 2})
     with pytest.raises(SpecError, match="feature_names are not its feature groups' columns"):
         FeatureSpec.from_dict(data | {"feature_names": data["feature_names"][:-1]})
     with pytest.raises(SpecError, match="does not fit this code"):
@@ -98,6 +102,15 @@ def test_target_encodings_are_smoothed_toward_the_prior() -> None:
     expected = ((24 + 2 * 6) / (3 + 2) + 6.0) / 2
     assert row["directors_encoding"] == pytest.approx(expected)
     assert row["directors_rated_films"] == 3
+
+
+def test_sparsely_rated_films_give_a_second_encoding_smoothed_toward_their_own_mean() -> None:
+    row = encode_one(make_spec(), year=1950, num_votes=10, directors=["nm2", "nm9"])
+    # nm2 has 2 sparsely rated films (sum 12); nm9 none: it contributes their mean, 5.0.
+    assert row["directors_sparse_encoding"] == pytest.approx(((12 + 2 * 5) / (2 + 2) + 5) / 2)
+    assert row["directors_sparse_films"] == 2
+    nobody = encode_one(make_spec(), year=1950, num_votes=10)
+    assert math.isnan(nobody["directors_sparse_encoding"])
 
 
 def test_people_statistics_describe_the_credited_crew() -> None:
@@ -173,6 +186,8 @@ def test_the_linear_score_is_the_intercept_plus_the_weights_of_the_movies_tokens
     assert unseen["linear_score"] == pytest.approx(6.0)
     twice = encode_one(make_spec(), year=1950, num_votes=10, title="Love, love lost")
     assert twice["linear_score"] == pytest.approx(6.0 + 0.5 + 0.25 + 0.25)  # " lo" in "lost"
+    # The same tokens, weighed by what the sparsely rated movies taught.
+    assert row["sparse_linear_score"] == pytest.approx(5.0 - 0.5 + 0.25)
 
 
 def test_unknown_genres_are_ignored_by_the_matrix() -> None:

@@ -143,7 +143,7 @@ def test_a_misspelled_param_is_one_line_not_a_traceback(
 def test_the_linear_score_is_learned_on_train_and_scores_train_rows_out_of_fold() -> None:
     movies = synthetic_movies(600)
     train, test, spec = featurize(movies, PARAMS)
-    assert spec.feature_names[-15] == "linear_score"  # after the title group, before the crew
+    assert spec.feature_names[-19] == "linear_score"  # after the title group, before the crew
     weights = spec.linear_score["weights"]
     assert weights and all(token[:2] in ("w:", "c:", "g:", "d:", "v:", "r:") for token in weights)
     # A title word that occurs only in test movies never gets a weight.
@@ -156,6 +156,36 @@ def test_the_linear_score_is_learned_on_train_and_scores_train_rows_out_of_fold(
     full = build_matrix(as_columns(movies[movies["tconst"].isin(train["tconst"])]), spec)
     column = spec.feature_names.index("linear_score")
     assert not np.allclose(np.sort(full[:, column]), np.sort(train["linear_score"].to_numpy()))
+
+
+def test_sparsely_rated_movies_teach_second_encodings_and_are_in_neither_split() -> None:
+    movies = synthetic_movies(600)
+    sparse = synthetic_movies(300, seed=1).assign(num_votes=20)
+    sparse["tconst"] = [f"tt9{i:06d}" for i in range(300)]
+    train, test, spec = featurize(movies, PARAMS, sparse_movies=sparse)
+    assert not set(sparse["tconst"]) & (set(train["tconst"]) | set(test["tconst"]))
+    assert spec.sparse_mean == pytest.approx(sparse["rating"].mean(), abs=1e-6)
+    director = sparse["directors"].iloc[0][0]
+    theirs = sparse[sparse["directors"].map(lambda people: director in people)]["rating"]
+    assert spec.sparse_tables["directors"][director] == [
+        pytest.approx(theirs.sum(), abs=1e-3),
+        len(theirs),
+    ]
+    assert spec.feature_names[-20:-18] == ["linear_score", "sparse_linear_score"]
+    # No modelled rating is in them, so train rows need no out-of-fold copy: the spec's own.
+    names = [name for name in spec.feature_names if "sparse" in name]
+    own = build_matrix(
+        as_columns(movies.set_index("tconst").loc[train["tconst"]].reset_index()), spec
+    )
+    columns = [spec.feature_names.index(name) for name in names]
+    np.testing.assert_allclose(train[names].to_numpy(), own[:, columns])
+
+
+def test_without_sparsely_rated_movies_their_encodings_are_the_prior() -> None:
+    train, _, spec = featurize(synthetic_movies(600), PARAMS)
+    assert "sparse_linear_score" not in spec.feature_names
+    assert (train["directors_sparse_encoding"] == spec.target_mean).all()
+    assert (train["directors_sparse_films"] == 0).all()
 
 
 def test_the_linear_score_can_be_left_out() -> None:

@@ -118,7 +118,7 @@ def test_titles_carry_the_characters_of_real_ones(dump: Path) -> None:
 
 def test_the_clean_stage_keeps_movies_and_finds_no_malformed_line(dump: Path) -> None:
     params = CleanParams(**load_params("clean", REPO_ROOT / "params.yaml"))  # the pipeline's
-    movies, quality = clean(dump, params)
+    movies, _, quality = clean(dump, params)
 
     assert quality["rows_read"] == TITLES
     assert quality["rows_dropped"]["malformed_line"] == 0
