@@ -77,7 +77,9 @@ def training_data_section(source: str, clean: Mapping[str, Any], quality: Mappin
             f" {clean['min_votes']} votes; release years {years}; runtime"
             f" {clean['runtime_min']} to {clean['runtime_max']} min;"
             f" adult titles {'kept' if clean['include_adult'] else 'left out'}.",
-            f"- Rows: {quality['rows_read']:,} read, {quality['rows_kept']:,} movies kept.",
+            f"- Rows: {quality['rows_read']:,} read, {quality['rows_kept']:,} movies kept;"
+            f" {quality['sparse_movies_kept']:,} of those with fewer votes were kept aside:"
+            " never modelled nor tested on, they teach featurize's second encodings.",
             "",
             _table(
                 ["dropped because", "rows"],
@@ -141,8 +143,8 @@ def limits_section(card: Mapping[str, Any], clean: Mapping[str, Any], source: st
     limits = [
         f"- Movies with fewer than {clean['min_votes']} votes, other title types than"
         f" {', '.join(clean['title_types'])}, or release years outside"
-        f" {clean['year_min']} to {clean['year_max']} were not in the training data: the service"
-        " still answers for them, extrapolating.",
+        f" {clean['year_min']} to {clean['year_max']} were not modelled (those with fewer votes"
+        " only taught encodings): the service still answers for them, extrapolating.",
         "- Few votes mean noisy ratings: errors and intervals are widest there (see above).",
     ]
     if not spec["crew_roles"]:

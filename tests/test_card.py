@@ -21,12 +21,14 @@ CLEAN = {
     "runtime_min": 1,
     "runtime_max": 1000,
     "include_adult": False,
+    "sparse_min_votes": 0,
 }
 QUALITY = {
     "files": ["title.basics.tsv.gz", "title.ratings.tsv.gz", "title.crew.tsv.gz"],
     "rows_read": 1000,
     "rows_kept": 600,
     "rows_dropped": {"below_min_votes": 300, "title_type": 100, "no_rating": 0},
+    "sparse_movies_kept": 280,
 }
 METRICS = {
     "rmse": 0.5,
@@ -70,6 +72,7 @@ def test_the_card_says_what_the_model_is_for_and_how_it_was_made(model_card_path
         assert f"## {section}\n" in text
     assert "| RMSE | 0.500 | 0.660 |" in text  # next to the original recipe
     assert "| below min votes | 300 |" in text and "no rating" not in text  # what was dropped
+    assert "280 of those with fewer votes were kept aside" in text  # and what still taught
     assert "| 1930s | 50 | 0.600 | 0.700 |" in text  # errors by segment
     assert "81.0% of test ratings fall inside" in text  # interval coverage
     assert "movies up to 1950 (500), tested on the 100 released after" in text
