@@ -3,6 +3,7 @@ does on movies newer than all it was trained on."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -76,7 +77,9 @@ def test_the_temporal_holdout_tests_only_movies_newer_than_all_it_trained_on() -
     train = load_params("train", REPO_ROOT / "params.yaml")
     train_params = TrainParams(**train | {"hist_gradient_boosting": {"max_iter": 30}})
     featurize_params = FeaturizeParams(**load_params("featurize", REPO_ROOT / "params.yaml"))
-    metrics, by_year = temporal_holdout(movies, params, featurize_params, train_params)
+    sparse = synthetic_movies(400, seed=1).assign(num_votes=20)
+    sparse["tconst"] = [f"tt9{i:06d}" for i in range(400)]
+    metrics, by_year = temporal_holdout(movies, sparse, params, featurize_params, train_params)
 
     assert metrics["n_test"] == (movies["year"] > metrics["cutoff_year"]).sum()
     assert metrics["n_train"] + metrics["n_test"] == len(movies)
@@ -84,3 +87,10 @@ def test_the_temporal_holdout_tests_only_movies_newer_than_all_it_trained_on() -
         by_year["year"].min() > metrics["cutoff_year"] and by_year["n"].sum() == metrics["n_test"]
     )
     assert metrics["rmse"] < metrics["baseline"]["rmse"]  # the recipe's lift holds on newer movies
+    # Sparsely rated movies teach it only up to the cutoff: later ones, whatever their ratings,
+    # change nothing; earlier ones do.
+    newer = sparse["year"] > metrics["cutoff_year"]
+    scrambled = sparse.assign(rating=np.where(newer, 1.0, sparse["rating"]))
+    assert temporal_holdout(movies, scrambled, params, featurize_params, train_params)[0] == metrics
+    scrambled = sparse.assign(rating=np.where(newer, sparse["rating"], 1.0))
+    assert temporal_holdout(movies, scrambled, params, featurize_params, train_params)[0] != metrics

@@ -32,6 +32,7 @@ from harness.loopback import free_port, http_json, http_request, scrape_metrics,
 from service.cpu_limit import workers_for_cpu_limit
 from tests.conftest import REPO_ROOT, model_id_of
 from tests.test_deploy import COMPOSE, FINAL, env_of
+from tests.test_monitoring import wait_until
 
 K8S = REPO_ROOT / "deploy" / "k8s"
 KUSTOMIZATIONS = sorted(path.parent.name for path in K8S.glob("*/kustomization.yaml"))
@@ -468,8 +469,12 @@ def test_the_production_pod_serves_from_a_read_only_root(
         http_json(url + "/predict/batch", {"movies": [movie] * 1000})
         annotations = the("Deployment", "production")["spec"]["template"]["metadata"]
         assert annotations["annotations"]["prometheus.io/path"] == "/metrics"
-        samples = scrape_metrics(url)
-        assert samples["imdb_worker_slots"] == workers
+        # Ready is one worker up; under load the others may boot a little later.
+        samples = wait_until(
+            lambda: (found := scrape_metrics(url))["imdb_worker_slots"] == workers and found,
+            60,
+            f"{workers} workers' slots in /metrics",
+        )
         assert samples["imdb_drift_window_movies"] >= 1  # the shared ring lives in the emptyDir
         limit = memory_bytes(container["resources"]["limits"]["memory"])
         assert proportional_memory_bytes(pod_processes(process.pid)) < limit
