@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -129,9 +130,14 @@ def fit_linear_score(
 ) -> dict[str, Any]:
     """Ridge regression of the rating on the movies' linear tokens seen in at least min_count
     movies: the weights of the tokens, the intercept."""
+    documents = linear_token_columns(columns)
+    seen_in = Counter(token for document in documents for token in set(document))
+    vocabulary = sorted(token for token, movies in seen_in.items() if movies >= min_count)
+    if not vocabulary:  # a few movies sharing no token: the mean is all there is to learn
+        return {"intercept": round(float(targets.mean()), 6), "weights": {}}
     # The documents are already token lists (one entry per count): `list` is the analyzer.
-    vectorizer = CountVectorizer(analyzer=list, min_df=min_count)
-    tokens = vectorizer.fit_transform(linear_token_columns(columns))
+    vectorizer = CountVectorizer(analyzer=list, vocabulary=vocabulary, lowercase=False)
+    tokens = vectorizer.fit_transform(documents)
     ridge = Ridge(alpha=alpha, solver="lsqr").fit(tokens, targets)
     weights = {
         str(token): round(float(weight), 6)
@@ -180,7 +186,7 @@ def learn_from_sparse(
     targets = sparse_movies["rating"].to_numpy()
     return SparseLearned(
         mean=round(float(targets.mean()), 6),
-        tables={role: target_table(columns.get(role, []), targets) for role in roles},
+        tables={role: target_table(columns[role], targets) for role in roles},
         linear_score=(
             fit_linear_score(columns, targets, params.linear_alpha, params.linear_min_count)
             if params.linear_score

@@ -14,7 +14,13 @@ import pytest
 import yaml
 
 from imdb_rating.features import build_matrix
-from stages.featurize import FeaturizeParams, as_columns, featurize, split_mask
+from stages.featurize import (
+    FeaturizeParams,
+    as_columns,
+    featurize,
+    fit_linear_score,
+    split_mask,
+)
 from tests.conftest import REPO_ROOT, synthetic_movies
 
 PARAMS = FeaturizeParams(
@@ -186,6 +192,15 @@ def test_without_sparsely_rated_movies_their_encodings_are_the_prior() -> None:
     assert "sparse_linear_score" not in spec.feature_names
     assert (train["directors_sparse_encoding"] == spec.target_mean).all()
     assert (train["directors_sparse_films"] == 0).all()
+
+
+def test_a_linear_score_of_movies_sharing_no_token_is_their_mean() -> None:
+    movies = synthetic_movies(2).assign(
+        title=["Alpha", "Omega"], genres=[["Drama"], ["Comedy"]], year=[1931, 1999],
+        num_votes=[60, 90_000], runtime_minutes=[70.0, 150.0],
+    )  # fmt: skip
+    score = fit_linear_score(as_columns(movies), movies["rating"].to_numpy(), 30.0, 2)
+    assert score == {"intercept": pytest.approx(movies["rating"].mean()), "weights": {}}
 
 
 def test_the_linear_score_can_be_left_out() -> None:
