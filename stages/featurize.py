@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -130,18 +129,19 @@ def fit_linear_score(
 ) -> dict[str, Any]:
     """Ridge regression of the rating on the movies' linear tokens seen in at least min_count
     movies: the weights of the tokens, the intercept."""
-    documents = linear_token_columns(columns)
-    seen_in = Counter(token for document in documents for token in set(document))
-    vocabulary = sorted(token for token, movies in seen_in.items() if movies >= min_count)
-    if not vocabulary:  # a few movies sharing no token: the mean is all there is to learn
-        return {"intercept": round(float(targets.mean()), 6), "weights": {}}
     # The documents are already token lists (one entry per count): `list` is the analyzer.
-    vectorizer = CountVectorizer(analyzer=list, vocabulary=vocabulary, lowercase=False)
-    tokens = vectorizer.fit_transform(documents)
+    vectorizer = CountVectorizer(analyzer=list, lowercase=False)
+    counts = vectorizer.fit_transform(linear_token_columns(columns))
+    # Tokens seen in at least min_count movies: CountVectorizer's own min_df, which raises
+    # when none is (a handful of movies sharing no token); their mean is all there is to learn.
+    kept = np.bincount(counts.indices, minlength=counts.shape[1]) >= min_count
+    if not kept.any():
+        return {"intercept": round(float(targets.mean()), 6), "weights": {}}
+    tokens = counts[:, kept]
     ridge = Ridge(alpha=alpha, solver="lsqr").fit(tokens, targets)
     weights = {
         str(token): round(float(weight), 6)
-        for token, weight in zip(vectorizer.get_feature_names_out(), ridge.coef_, strict=True)
+        for token, weight in zip(vectorizer.get_feature_names_out()[kept], ridge.coef_, strict=True)
     }
     return {
         "intercept": round(float(ridge.intercept_), 6),
