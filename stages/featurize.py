@@ -124,24 +124,40 @@ def as_columns(movies: pd.DataFrame) -> dict[str, list[Any]]:
     return columns
 
 
+@dataclass(frozen=True)
+class TokenCounts:
+    """Movies' linear tokens, counted once: featurize fits the score on the train split and on
+    each of its out-of-fold subsets, which select rows of the same counts."""
+
+    matrix: Any  # scipy.sparse CSR: movies x tokens
+    names: np.ndarray  # the tokens, sorted (the matrix's columns)
+
+    @classmethod
+    def of(cls, columns: dict[str, list[Any]]) -> TokenCounts:
+        # The documents are already token lists (one entry per count): `list` is the analyzer.
+        vectorizer = CountVectorizer(analyzer=list, lowercase=False)
+        matrix = vectorizer.fit_transform(linear_token_columns(columns))
+        return cls(matrix.tocsr(), vectorizer.get_feature_names_out())
+
+    def rows(self, mask: np.ndarray) -> TokenCounts:
+        return TokenCounts(self.matrix[mask], self.names)
+
+
 def fit_linear_score(
-    columns: dict[str, list[Any]], targets: np.ndarray, alpha: float, min_count: int
+    tokens: TokenCounts, targets: np.ndarray, alpha: float, min_count: int
 ) -> dict[str, Any]:
     """Ridge regression of the rating on the movies' linear tokens seen in at least min_count
     movies: the weights of the tokens, the intercept."""
-    # The documents are already token lists (one entry per count): `list` is the analyzer.
-    vectorizer = CountVectorizer(analyzer=list, lowercase=False)
-    counts = vectorizer.fit_transform(linear_token_columns(columns))
-    # Tokens seen in at least min_count movies: CountVectorizer's own min_df, which raises
-    # when none is (a handful of movies sharing no token); their mean is all there is to learn.
+    counts = tokens.matrix
+    # Tokens seen in at least min_count of these movies (CountVectorizer's min_df, which raises
+    # when none is: a handful of movies sharing no token); their mean is all there is to learn.
     kept = np.bincount(counts.indices, minlength=counts.shape[1]) >= min_count
     if not kept.any():
         return {"intercept": round(float(targets.mean()), 6), "weights": {}}
-    tokens = counts[:, kept]
-    ridge = Ridge(alpha=alpha, solver="lsqr").fit(tokens, targets)
+    ridge = Ridge(alpha=alpha, solver="lsqr").fit(counts[:, kept], targets)
     weights = {
         str(token): round(float(weight), 6)
-        for token, weight in zip(vectorizer.get_feature_names_out()[kept], ridge.coef_, strict=True)
+        for token, weight in zip(tokens.names[kept], ridge.coef_, strict=True)
     }
     return {
         "intercept": round(float(ridge.intercept_), 6),
@@ -151,16 +167,18 @@ def fit_linear_score(
 
 def learn_from_ratings(
     columns: dict[str, list[Any]],
+    tokens: TokenCounts | None,
     targets: np.ndarray,
     roles: Sequence[str],
     params: FeaturizeParams,
 ) -> Learned:
+    """The target tables and, given the movies' tokens, the linear score."""
     tables = {role: target_table(columns[role], targets) for role in roles}
     words = [title_words(title) for title in columns["title"]]
     tables["title_words"] = target_table(words, targets, params.title_word_min_count)
     score = (
-        fit_linear_score(columns, targets, params.linear_alpha, params.linear_min_count)
-        if params.linear_score
+        fit_linear_score(tokens, targets, params.linear_alpha, params.linear_min_count)
+        if tokens is not None
         else None
     )
     return Learned(target_tables=tables, linear_score=score)
@@ -188,7 +206,9 @@ def learn_from_sparse(
         mean=round(float(targets.mean()), 6),
         tables={role: target_table(columns[role], targets) for role in roles},
         linear_score=(
-            fit_linear_score(columns, targets, params.linear_alpha, params.linear_min_count)
+            fit_linear_score(
+                TokenCounts.of(columns), targets, params.linear_alpha, params.linear_min_count
+            )
             if params.linear_score
             else None
         ),
@@ -204,7 +224,11 @@ def drift_reference(columns: dict[str, list[Any]], genres: list[str], bins: int)
 
 
 def learn_spec(
-    movies: pd.DataFrame, train: pd.DataFrame, sparse_movies: pd.DataFrame, params: FeaturizeParams
+    movies: pd.DataFrame,
+    train: pd.DataFrame,
+    tokens: TokenCounts | None,
+    sparse_movies: pd.DataFrame,
+    params: FeaturizeParams,
 ) -> FeatureSpec:
     columns = as_columns(train)
     # A role credited on no train movie would give all-NaN columns (which scikit-learn's
@@ -212,7 +236,7 @@ def learn_spec(
     roles = [role for role in CREW_ROLES if role in train and train[role].map(len).any()]
     genres = sorted({genre for values in columns["genres"] for genre in values})
     targets = train["rating"].to_numpy()
-    learned = learn_from_ratings(columns, targets, roles, params)
+    learned = learn_from_ratings(columns, tokens, targets, roles, params)
     target_mean = round(float(targets.mean()), 6)
     sparse = learn_from_sparse(sparse_movies, roles, params, fallback=target_mean)
     return FeatureSpec(
@@ -234,7 +258,7 @@ def learn_spec(
 
 
 def out_of_fold_matrix(
-    train: pd.DataFrame, spec: FeatureSpec, params: FeaturizeParams
+    train: pd.DataFrame, tokens: TokenCounts | None, spec: FeatureSpec, params: FeaturizeParams
 ) -> np.ndarray:
     """Encode each fold of the train split with tables learned on the other folds."""
     folds = fold_ids(train["tconst"], params.encoding_folds, params.seed)
@@ -243,7 +267,11 @@ def out_of_fold_matrix(
         held_out = folds == fold
         rest = train[~held_out]
         learned = learn_from_ratings(
-            as_columns(rest), rest["rating"].to_numpy(), spec.crew_roles, params
+            as_columns(rest),
+            None if tokens is None else tokens.rows(~held_out),
+            rest["rating"].to_numpy(),
+            spec.crew_roles,
+            params,
         )
         matrix[held_out] = build_matrix(as_columns(train[held_out]), spec, learned)
     return matrix
@@ -270,9 +298,10 @@ def featurize(
     train, test = movies[~is_test].reset_index(drop=True), movies[is_test].reset_index(drop=True)
     if sparse_movies is None:
         sparse_movies = movies.iloc[:0]
-    spec = learn_spec(movies, train, sparse_movies, params)
+    tokens = TokenCounts.of(as_columns(train)) if params.linear_score else None
+    spec = learn_spec(movies, train, tokens, sparse_movies, params)
     names = spec.feature_names
-    train_frame = feature_frame(train, out_of_fold_matrix(train, spec, params), names)
+    train_frame = feature_frame(train, out_of_fold_matrix(train, tokens, spec, params), names)
     test_frame = feature_frame(test, build_matrix(as_columns(test), spec), names)
     return train_frame, test_frame, spec
 

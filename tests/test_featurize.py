@@ -16,6 +16,7 @@ import yaml
 from imdb_rating.features import build_matrix
 from stages.featurize import (
     FeaturizeParams,
+    TokenCounts,
     as_columns,
     featurize,
     fit_linear_score,
@@ -199,7 +200,8 @@ def test_a_linear_score_of_movies_sharing_no_token_is_their_mean() -> None:
         title=["Alpha", "Omega"], genres=[["Drama"], ["Comedy"]], year=[1931, 1999],
         num_votes=[60, 90_000], runtime_minutes=[70.0, 150.0],
     )  # fmt: skip
-    score = fit_linear_score(as_columns(movies), movies["rating"].to_numpy(), 30.0, 2)
+    tokens = TokenCounts.of(as_columns(movies))
+    score = fit_linear_score(tokens, movies["rating"].to_numpy(), 30.0, 2)
     assert score == {"intercept": pytest.approx(movies["rating"].mean()), "weights": {}}
 
 
