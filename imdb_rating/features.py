@@ -181,9 +181,9 @@ def feature_groups(spec: FeatureSpec) -> list[FeatureGroup]:
         FeatureGroup(TITLE_FEATURES, _title_filler(spec)),
     ]
     if spec.linear_score is not None:
-        names = ("linear_score", "sparse_linear_score")[
-            : 1 + (spec.sparse_linear_score is not None)
-        ]
+        names = ("linear_score",)
+        if spec.sparse_linear_score is not None:
+            names += ("sparse_linear_score",)
         groups.append(FeatureGroup(names, _linear_filler(spec)))
     for role in spec.crew_roles:
         names = tuple(f"{role}_{name}" for name in CREW_FEATURES)
@@ -339,7 +339,7 @@ def _crew_filler(spec: FeatureSpec, role: str):
         spec.crew_encoding_smoothing,
         spec.people[role],
     )
-    sparse_table = spec.sparse_tables.get(role, {})
+    sparse_table = spec.sparse_tables[role]
     nobody = (0.0, *[math.nan] * (len(CREW_FEATURES) - 1))
 
     def encoding_and_films(people: Sequence[str], table: Table, prior: float):
