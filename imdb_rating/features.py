@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-SPEC_SCHEMA_VERSION = 3
+SPEC_SCHEMA_VERSION = 4
 CREW_ROLES = ("directors", "writers")
 
 # The raw inputs of one movie, as the clean stage writes them and the service accepts them.
@@ -57,6 +57,11 @@ _PART = re.compile(r"\bpart\s+\w+", re.I)
 # Target-encoding tables: key -> [sum of ratings, number of movies]; people tables: person ->
 # [mean log votes, first year, number of movies] (inputs only, never the target).
 Table = Mapping[str, Sequence[float]]
+# Film tables: one crew role's rated films grouped by person, as columns ("people", "starts":
+# where each person's films begin, one more entry than people; then per film "year",
+# "log_votes", "genres" as a bit mask over the spec's genres, and "rating").
+FilmTable = Mapping[str, Sequence[Any]]
+FILM_COLUMNS = ("year", "log_votes", "genres", "rating")
 
 
 class SpecError(ValueError):
@@ -84,6 +89,9 @@ class FeatureSpec:
     crew_encoding_smoothing: float
     title_word_smoothing: float
     target_tables: dict[str, dict[str, list[float]]]  # per crew role, and "title_words"
+    film_tables: dict[str, dict[str, list[Any]]]  # per crew role
+    # How alike two films are, for the crew's `similar_encoding`: the fields of `Similarity`.
+    crew_similarity: dict[str, float]
     # {"intercept": float, "weights": {token: float}}, or None when featurize was told not to.
     linear_score: dict[str, Any] | None
     people: dict[str, dict[str, list[float]]]  # per crew role
@@ -91,6 +99,7 @@ class FeatureSpec:
     # mean rating, per crew role a target table, and a linear score fit on them (or None).
     sparse_mean: float
     sparse_tables: dict[str, dict[str, list[float]]]
+    sparse_film_tables: dict[str, dict[str, list[Any]]]
     sparse_linear_score: dict[str, Any] | None
     drift_reference: dict[str, Any]
     schema_version: int = field(default=SPEC_SCHEMA_VERSION)
@@ -133,11 +142,12 @@ Columns = Mapping[str, Sequence[Any]]  # field -> one value per movie (`build_ma
 
 @dataclass(frozen=True)
 class Learned:
-    """What featurize learned from ratings: the target-encoding tables and the linear score.
-    The spec holds those of the whole train split; featurize encodes each train fold with
-    copies learned without it (out-of-fold)."""
+    """What featurize learned from ratings: the target-encoding and film tables and the linear
+    score. The spec holds those of the whole train split; featurize encodes each train fold
+    with copies learned without it (out-of-fold)."""
 
     target_tables: Mapping[str, Table]
+    film_tables: Mapping[str, FilmTable]
     linear_score: Mapping[str, Any] | None
 
 
@@ -170,6 +180,9 @@ CREW_FEATURES = (
     "movies",
     "sparse_encoding",
     "sparse_films",
+    # Computed for all movies at once (`similar_films_encoding`), hence last.
+    "similar_encoding",
+    "sparse_similar_encoding",
 )
 
 
@@ -271,6 +284,96 @@ def smoothed_mean(total: float, count: float, prior: float, smoothing: float) ->
     return (total + smoothing * prior) / (count + smoothing)
 
 
+@dataclass(frozen=True)
+class Similarity:
+    """How much one of a person's films says about another of theirs: a film released `years`
+    apart, or drawing e times the votes (`log_votes` = 1), weighs e times less; sharing every
+    genre weighs 1 + genre_weight times more (by the share of their genres in common). The
+    weighted mean rating is pulled toward the prior by `smoothing` films' weight."""
+
+    years: float
+    log_votes: float
+    genre_weight: float
+    smoothing: float
+
+
+def genre_masks(genres: Sequence[Sequence[str]], vocabulary: Sequence[str]) -> list[int]:
+    """Each movie's genres as a bit mask over the vocabulary (other genres are left out)."""
+    bit = {genre: 1 << i for i, genre in enumerate(vocabulary)}
+    return [sum({bit[g] for g in values if g in bit}) for values in genres]
+
+
+class FilmIndex:
+    """A film table as arrays, and where each person's films are."""
+
+    def __init__(self, table: FilmTable) -> None:
+        self.position = {person: i for i, person in enumerate(table["people"])}
+        self.starts = np.asarray(table["starts"], dtype=np.int64)
+        self.year = np.asarray(table["year"], dtype=np.float64)
+        self.log_votes = np.asarray(table["log_votes"], dtype=np.float64)
+        self.genres = np.asarray(table["genres"], dtype=np.int64)
+        self.rating = np.asarray(table["rating"], dtype=np.float64)
+
+
+# Credits are weighed against their people's films in chunks of at most this many pairs.
+_PAIRS_PER_CHUNK = 1 << 22
+
+
+def similar_films_encoding(
+    people: Sequence[Sequence[str]],
+    years: np.ndarray,
+    log_votes: np.ndarray,
+    genres: np.ndarray,
+    films: FilmIndex,
+    prior: float,
+    similarity: Similarity,
+) -> np.ndarray:
+    """Per movie, the mean over its people of their films' ratings weighted by likeness to the
+    movie (a person without films in the table counts as the prior; NaN for a movie without
+    people). Vectorized over every (credit, film) pair: a prolific director is one slice."""
+    credit_rows = np.asarray([row for row, names in enumerate(people) for _ in names], np.int64)
+    positions = np.asarray(
+        [films.position.get(person, -1) for names in people for person in names], np.int64
+    )
+    known = positions >= 0
+    first = films.starts[positions[known]]
+    counts = films.starts[positions[known] + 1] - first
+    rows = credit_rows[known]
+    values = np.full(len(credit_rows), prior)
+    known_values = np.empty(len(rows))
+    ends = np.cumsum(counts)
+    begin = 0
+    while begin < len(rows):
+        # Whole credits only, so a credit's pairs are always summed in the same order.
+        limit = ends[begin] - counts[begin] + _PAIRS_PER_CHUNK
+        end = max(begin + 1, int(np.searchsorted(ends, limit, "right")))
+        n = counts[begin:end]
+        credit = np.repeat(np.arange(end - begin), n)
+        film = (
+            np.arange(int(n.sum()))
+            - np.repeat(np.cumsum(n) - n, n)
+            + np.repeat(first[begin:end], n)
+        )
+        row = rows[begin:end][credit]
+        shared = np.bitwise_count(films.genres[film] & genres[row])
+        either = np.maximum(np.bitwise_count(films.genres[film] | genres[row]), 1)
+        weight = np.exp(
+            -np.abs(films.year[film] - years[row]) / similarity.years
+            - np.abs(films.log_votes[film] - log_votes[row]) / similarity.log_votes
+        ) * (1.0 + similarity.genre_weight * shared / either)
+        total = np.bincount(credit, weights=weight * films.rating[film], minlength=end - begin)
+        weights = np.bincount(credit, weights=weight, minlength=end - begin)
+        known_values[begin:end] = (total + similarity.smoothing * prior) / (
+            weights + similarity.smoothing
+        )
+        begin = end
+    values[known] = known_values
+    credited = np.bincount(credit_rows, minlength=len(people))
+    sums = np.bincount(credit_rows, weights=values, minlength=len(people))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(credited > 0, sums / credited, math.nan)
+
+
 def _fill_basic(block: np.ndarray, movies: Columns, _learned: Learned) -> None:
     block[:, 0] = movies["year"]
     runtimes = movies["runtime_minutes"]
@@ -340,7 +443,14 @@ def _crew_filler(spec: FeatureSpec, role: str):
         spec.people[role],
     )
     sparse_table = spec.sparse_tables[role]
-    nobody = (0.0, *[math.nan] * (len(CREW_FEATURES) - 1))
+    similarity = Similarity(**spec.crew_similarity)
+    # Indexed once (the service encodes with them on every request); featurize's out-of-fold
+    # copies, once per call.
+    own_films = spec.film_tables[role]
+    own_index = cache(lambda: FilmIndex(own_films))
+    sparse_index = cache(lambda: FilmIndex(spec.sparse_film_tables[role]))
+    per_movie = len(CREW_FEATURES) - 2  # the last two are computed for all movies at once
+    nobody = (0.0, *[math.nan] * (per_movie - 1))
 
     def encoding_and_films(people: Sequence[str], table: Table, prior: float):
         sums_counts = [table.get(p, (0.0, 0.0)) for p in people]
@@ -364,12 +474,24 @@ def _crew_filler(spec: FeatureSpec, role: str):
 
     def fill(block: np.ndarray, movies: Columns, learned: Learned) -> None:
         table = learned.target_tables[role]
-        block[:] = [
-            features(people, float(year), log_votes(float(votes)), table)
-            for people, year, votes in zip(
-                movies[role], movies["year"], movies["num_votes"], strict=True
-            )
+        years = np.asarray(movies["year"], dtype=np.float64)
+        votes = np.log1p(np.asarray(movies["num_votes"], dtype=np.float64))
+        block[:, :per_movie] = [
+            features(people, year, log_votes, table)
+            for people, year, log_votes in zip(movies[role], years, votes, strict=True)
         ]
+        films = learned.film_tables[role]
+        genres = np.asarray(genre_masks(movies["genres"], spec.genres), dtype=np.int64)
+        for column, (index, mean) in enumerate(
+            (
+                (own_index() if films is own_films else FilmIndex(films), prior),
+                (sparse_index(), spec.sparse_mean),
+            ),
+            start=per_movie,
+        ):
+            block[:, column] = similar_films_encoding(
+                movies[role], years, votes, genres, index, mean, similarity
+            )
 
     return fill
 
@@ -432,7 +554,7 @@ def build_matrix(movies: Columns, spec: FeatureSpec, learned: Learned | None = N
     without the rows being encoded to get out-of-fold encodings for the train split.
     """
     if learned is None:
-        learned = Learned(spec.target_tables, spec.linear_score)
+        learned = Learned(spec.target_tables, spec.film_tables, spec.linear_score)
     columns = _input_columns(movies)
     n_rows = len(columns["year"])
     matrix = np.empty((n_rows, len(spec.feature_names)), dtype=np.float64)

@@ -167,7 +167,12 @@ def limits_section(card: Mapping[str, Any], clean: Mapping[str, Any], source: st
 def model_section(card: Mapping[str, Any]) -> str:
     spec = card["feature_spec"]
     params = ", ".join(f"{key} {value}" for key, value in sorted(card["params"].items()))
-    crew = f", {' and '.join(spec['crew_roles'])} encodings" if spec["crew_roles"] else ""
+    crew = (
+        f", {' and '.join(spec['crew_roles'])} encodings (their films' mean ratings, and the same"
+        " weighted by each film's likeness to the movie: year, votes, genres)"
+        if spec["crew_roles"]
+        else ""
+    )
     linear = (
         ", a linear score (ridge regression on title words, character trigrams and genre,"
         " decade, votes and runtime indicators)"

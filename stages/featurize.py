@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -33,8 +33,10 @@ from imdb_rating.features import (
     CREW_ROLES,
     FeatureSpec,
     Learned,
+    Similarity,
     Split,
     build_matrix,
+    genre_masks,
     linear_token_columns,
     title_words,
 )
@@ -65,6 +67,8 @@ class FeaturizeParams:
     linear_score: bool
     linear_alpha: float
     linear_min_count: int
+    # The fields of imdb_rating.features.Similarity (the crew's `similar_encoding`).
+    crew_similarity: dict[str, float]
     drift_bins: int
 
 
@@ -111,6 +115,29 @@ def people_table(movies: pd.DataFrame, role: str) -> dict[str, list[float]]:
     return {
         str(person): [round(float(votes), 4), int(year), int(count)]
         for person, votes, year, count in stats.itertuples(name=None)
+    }
+
+
+def film_table(
+    columns: dict[str, list[Any]], role: str, targets: np.ndarray, genres: Sequence[str]
+) -> dict[str, list[Any]]:
+    """The movies' films grouped by each person credited in `role` (a features.FilmTable)."""
+    credits = pd.DataFrame(
+        {
+            "person": columns[role],
+            "year": np.asarray(columns["year"], dtype=np.int64),
+            "log_votes": np.log1p(np.asarray(columns["num_votes"], dtype=np.float64)).round(4),
+            "genres": genre_masks(columns["genres"], genres),
+            "rating": targets,
+        }
+    ).explode("person")
+    # Stable: a person's films stay in the movies' order, so the table is the same every run.
+    credits = credits.dropna(subset=["person"]).sort_values("person", kind="stable")
+    people, counts = np.unique(credits["person"].to_numpy(dtype=str), return_counts=True)
+    return {
+        "people": people.tolist(),
+        "starts": [0, *np.cumsum(counts).tolist()],
+        **{name: credits[name].tolist() for name in ("year", "log_votes", "genres", "rating")},
     }
 
 
@@ -170,10 +197,12 @@ def learn_from_ratings(
     tokens: TokenCounts | None,
     targets: np.ndarray,
     roles: Sequence[str],
+    genres: Sequence[str],
     params: FeaturizeParams,
 ) -> Learned:
-    """The target tables and, given the movies' tokens, the linear score."""
+    """The target and film tables and, given the movies' tokens, the linear score."""
     tables = {role: target_table(columns[role], targets) for role in roles}
+    films = {role: film_table(columns, role, targets, genres) for role in roles}
     words = [title_words(title) for title in columns["title"]]
     tables["title_words"] = target_table(words, targets, params.title_word_min_count)
     score = (
@@ -181,7 +210,7 @@ def learn_from_ratings(
         if tokens is not None
         else None
     )
-    return Learned(target_tables=tables, linear_score=score)
+    return Learned(target_tables=tables, film_tables=films, linear_score=score)
 
 
 @dataclass(frozen=True)
@@ -190,21 +219,28 @@ class SparseLearned:
 
     mean: float
     tables: dict[str, dict[str, list[float]]]
+    film_tables: dict[str, dict[str, list[Any]]]
     linear_score: dict[str, Any] | None
 
 
 def learn_from_sparse(
-    sparse_movies: pd.DataFrame, roles: Sequence[str], params: FeaturizeParams, fallback: float
+    sparse_movies: pd.DataFrame,
+    roles: Sequence[str],
+    genres: Sequence[str],
+    params: FeaturizeParams,
+    fallback: float,
 ) -> SparseLearned:
-    """Their mean rating (`fallback` when there are none), per role a target table, and the
-    linear score fit on them when featurize fits one at all."""
-    if sparse_movies.empty:
-        return SparseLearned(fallback, {role: {} for role in roles}, None)
+    """Their mean rating (`fallback` when there are none), per role a target and a film table,
+    and the linear score fit on them when featurize fits one at all."""
     columns = as_columns(sparse_movies)
     targets = sparse_movies["rating"].to_numpy()
+    films = {role: film_table(columns, role, targets, genres) for role in roles}
+    if sparse_movies.empty:
+        return SparseLearned(fallback, {role: {} for role in roles}, films, None)
     return SparseLearned(
         mean=round(float(targets.mean()), 6),
         tables={role: target_table(columns[role], targets) for role in roles},
+        film_tables=films,
         linear_score=(
             fit_linear_score(
                 TokenCounts.of(columns), targets, params.linear_alpha, params.linear_min_count
@@ -236,9 +272,9 @@ def learn_spec(
     roles = [role for role in CREW_ROLES if role in train and train[role].map(len).any()]
     genres = sorted({genre for values in columns["genres"] for genre in values})
     targets = train["rating"].to_numpy()
-    learned = learn_from_ratings(columns, tokens, targets, roles, params)
+    learned = learn_from_ratings(columns, tokens, targets, roles, genres, params)
     target_mean = round(float(targets.mean()), 6)
-    sparse = learn_from_sparse(sparse_movies, roles, params, fallback=target_mean)
+    sparse = learn_from_sparse(sparse_movies, roles, genres, params, fallback=target_mean)
     return FeatureSpec(
         # Which movies this model held out: the registry's gate compares models on those.
         split=Split(seed=params.seed, test_size=params.test_size),
@@ -248,10 +284,14 @@ def learn_spec(
         crew_encoding_smoothing=params.crew_encoding_smoothing,
         title_word_smoothing=params.title_word_smoothing,
         target_tables=dict(learned.target_tables),
+        film_tables=dict(learned.film_tables),
+        # Checked here, so a misspelt parameter fails featurize rather than the first encoding.
+        crew_similarity=asdict(Similarity(**params.crew_similarity)),
         linear_score=learned.linear_score,
         people={role: people_table(movies, role) for role in roles},
         sparse_mean=sparse.mean,
         sparse_tables=sparse.tables,
+        sparse_film_tables=sparse.film_tables,
         sparse_linear_score=sparse.linear_score,
         drift_reference=drift_reference(columns, genres, params.drift_bins),
     )
@@ -271,6 +311,7 @@ def out_of_fold_matrix(
             None if tokens is None else tokens.rows(~held_out),
             rest["rating"].to_numpy(),
             spec.crew_roles,
+            spec.genres,
             params,
         )
         matrix[held_out] = build_matrix(as_columns(train[held_out]), spec, learned)

@@ -8,17 +8,34 @@ import re
 import numpy as np
 import pytest
 
+from imdb_rating import features
 from imdb_rating.drift import categorical_reference, numeric_bins, numeric_reference, psi
 from imdb_rating.features import (
     FeatureSpec,
+    FilmIndex,
+    Similarity,
     SpecError,
     Split,
     build_matrix,
     is_sequel,
     linear_tokens,
+    similar_films_encoding,
     smoothed_mean,
     title_words,
 )
+
+SIMILARITY = {"years": 10.0, "log_votes": 1.0, "genre_weight": 3.0, "smoothing": 2.0}
+
+
+def films(by_person: dict[str, list[tuple[float, float, int, float]]]) -> dict[str, list]:
+    """A film table (features.FilmTable) from each person's (year, log votes, genres, rating)."""
+    people = sorted(by_person)
+    rows = [film for person in people for film in by_person[person]]
+    starts = np.cumsum([0, *(len(by_person[person]) for person in people)]).tolist()
+    names = ("year", "log_votes", "genres", "rating")
+    return {"people": people, "starts": starts} | {
+        name: [row[i] for row in rows] for i, name in enumerate(names)
+    }
 
 
 def make_spec(crew: bool = True) -> FeatureSpec:
@@ -34,6 +51,14 @@ def make_spec(crew: bool = True) -> FeatureSpec:
             "directors": {"nm1": [24.0, 3]},
             "writers": {},
         },
+        film_tables={
+            # nm1: a 1950 drama with 99 votes rated 9, a 1930 comedy with 9,999 rated 3.
+            "directors": films(
+                {"nm1": [(1950, math.log(100), 0b10, 9.0), (1930, math.log(10_000), 0b01, 3.0)]}
+            ),
+            "writers": films({}),
+        },
+        crew_similarity=SIMILARITY,
         linear_score={"intercept": 6.0, "weights": {"w:love": 0.5, "c: lo": 0.25, "g:Drama": -1.0}},
         people={
             "directors": {"nm1": [5.0, 1930, 4], "nm2": [3.0, 1950, 1]},
@@ -41,6 +66,12 @@ def make_spec(crew: bool = True) -> FeatureSpec:
         },
         sparse_mean=5.0,
         sparse_tables={"directors": {"nm2": [12.0, 2]}, "writers": {}} if crew else {},
+        sparse_film_tables={
+            "directors": films({"nm2": [(1950, math.log(100), 0b10, 4.0)]}),
+            "writers": films({}),
+        }
+        if crew
+        else {},
         sparse_linear_score={"intercept": 5.0, "weights": {"w:love": -0.5, "g:Drama": 0.25}},
         drift_reference={},
     )
@@ -57,23 +88,24 @@ def test_the_spec_lists_each_feature_groups_columns_in_matrix_order() -> None:
         "year", "runtime_minutes", "log_votes", "is_adult", "genre_count",
         "genre_Comedy", "genre_Drama",
     ]  # fmt: skip
-    assert spec.feature_names[-9:] == [
+    assert spec.feature_names[-11:] == [
         "writers_count", "writers_encoding", "writers_rated_films", "writers_mean_log_votes",
         "writers_relative_votes", "writers_career_years", "writers_movies",
         "writers_sparse_encoding", "writers_sparse_films",
+        "writers_similar_encoding", "writers_sparse_similar_encoding",
     ]  # fmt: skip
-    assert sum(len(group.names) for group in spec.groups) == len(spec.feature_names) == 34
+    assert sum(len(group.names) for group in spec.groups) == len(spec.feature_names) == 38
     matrix = build_matrix({"year": [1950, 1960], "num_votes": [10, 20]}, spec)
-    assert matrix.shape == (2, 34)
+    assert matrix.shape == (2, 38)
 
 
 def test_the_spec_survives_its_json_form_and_refuses_another_schema() -> None:
     spec = make_spec()
     data = spec.to_dict()
     assert FeatureSpec.from_dict(data) == spec
-    assert data["feature_names"] == spec.feature_names and data["schema_version"] == 3
-    with pytest.raises(SpecError, match="schema_version 2, expected 3"):
-        FeatureSpec.from_dict(data | {"schema_version": 2})
+    assert data["feature_names"] == spec.feature_names and data["schema_version"] == 4
+    with pytest.raises(SpecError, match="schema_version 3, expected 4"):
+        FeatureSpec.from_dict(data | {"schema_version": 3})
     with pytest.raises(SpecError, match="feature_names are not its feature groups' columns"):
         FeatureSpec.from_dict(data | {"feature_names": data["feature_names"][:-1]})
     with pytest.raises(SpecError, match="does not fit this code"):
@@ -111,6 +143,61 @@ def test_sparsely_rated_films_give_a_second_encoding_smoothed_toward_their_own_m
     assert row["directors_sparse_films"] == 2
     nobody = encode_one(make_spec(), year=1950, num_votes=10)
     assert math.isnan(nobody["directors_sparse_encoding"])
+
+
+def test_the_similar_encoding_weighs_a_persons_films_by_how_alike_they_are_to_the_movie() -> None:
+    # Like nm1's 1950 drama (same year, votes, genres): weight (1 + 3) = 4. Their 1930 comedy:
+    # 20 years apart (e^-2), 100 times the votes (1/100), no genre shared: weight e^-2 / 100.
+    near, far = 4.0, math.exp(-2) / 100
+    row = encode_one(make_spec(), year=1950, num_votes=99, genres=["Drama"], directors=["nm1"])
+    assert row["directors_similar_encoding"] == pytest.approx(
+        (near * 9 + far * 3 + 2 * 6.0) / (near + far + 2)  # smoothing 2 toward the prior 6
+    )
+    # A 1930 comedy with 9,999 votes is alike the other film instead.
+    other = encode_one(make_spec(), year=1930, num_votes=9999, genres=["Comedy"], directors=["nm1"])
+    assert other["directors_similar_encoding"] == pytest.approx(
+        (far * 9 + near * 3 + 2 * 6.0) / (near + far + 2)
+    )
+    # The sparsely rated films' version, smoothed toward their mean; a person without films
+    # counts as the prior (as in the plain encodings), and a movie without people has none.
+    both = encode_one(
+        make_spec(), year=1950, num_votes=99, genres=["Drama"], directors=["nm2", "nm9"]
+    )
+    assert both["directors_sparse_similar_encoding"] == pytest.approx(
+        ((4 * 4 + 2 * 5) / (4 + 2) + 5) / 2
+    )
+    assert both["directors_similar_encoding"] == 6.0
+    nobody = encode_one(make_spec(), year=1950, num_votes=99)
+    assert math.isnan(nobody["directors_similar_encoding"])
+
+
+def test_the_similar_encoding_does_not_depend_on_how_credits_are_chunked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(0)
+    people = [
+        [f"nm{p}" for p in rng.choice(20, rng.integers(0, 4), replace=False)] for _ in range(300)
+    ]
+    table = films({
+        f"nm{p}": [(float(y), float(v), int(g), float(r)) for y, v, g, r in zip(
+            rng.integers(1920, 2000, 15), rng.uniform(4, 12, 15), rng.integers(0, 8, 15),
+            rng.uniform(1, 10, 15), strict=True)]
+        for p in range(15)
+    })  # fmt: skip
+    arguments = (
+        people,
+        rng.integers(1920, 2000, 300).astype(float),
+        rng.uniform(4, 12, 300),
+        rng.integers(0, 8, 300),
+        FilmIndex(table),
+        6.0,
+        Similarity(**SIMILARITY),
+    )
+    whole = similar_films_encoding(*arguments)
+    monkeypatch.setattr(features, "_PAIRS_PER_CHUNK", 7)  # fewer than one prolific person's
+    np.testing.assert_array_equal(similar_films_encoding(*arguments), whole)
+    assert np.isnan(whole).sum() == sum(not names for names in people)
+    assert (whole[[not {*names} & set(table["people"]) for names in people]] == 6.0).sum() > 0
 
 
 def test_people_statistics_describe_the_credited_crew() -> None:

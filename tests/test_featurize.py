@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import subprocess
 import sys
@@ -19,11 +20,13 @@ from stages.featurize import (
     TokenCounts,
     as_columns,
     featurize,
+    film_table,
     fit_linear_score,
     split_mask,
 )
 from tests.conftest import REPO_ROOT, synthetic_movies
 
+GENRES = ["Comedy", "Drama"]
 PARAMS = FeaturizeParams(
     test_size=0.2,
     seed=42,
@@ -34,6 +37,7 @@ PARAMS = FeaturizeParams(
     linear_score=True,
     linear_alpha=30.0,
     linear_min_count=2,
+    crew_similarity={"years": 10.0, "log_votes": 1.0, "genre_weight": 3.0, "smoothing": 2.0},
     drift_bins=10,
 )
 
@@ -89,7 +93,27 @@ def test_train_rows_get_out_of_fold_encodings() -> None:
     train, _, spec = featurize(movies, PARAMS)
     row = train.set_index("tconst").loc[loner]
     assert row["directors_encoding"] == pytest.approx(spec.target_mean)
+    assert row["directors_similar_encoding"] == pytest.approx(spec.target_mean)  # nor this one
     assert spec.target_tables["directors"]["nm9999999"] == [10.0, 1]
+    films = spec.film_tables["directors"]
+    start = films["people"].index("nm9999999")
+    assert films["starts"][start + 1] - films["starts"][start] == 1
+    assert films["rating"][films["starts"][start]] == 10.0
+
+
+def test_film_tables_group_each_persons_rated_films_in_the_movies_order() -> None:
+    movies = synthetic_movies(4).assign(
+        year=[1930, 1940, 1950, 1960], num_votes=[99, 999, 9, 0], rating=[6.0, 7.0, 8.0, 9.0],
+        genres=[["Drama"], ["Comedy", "Drama"], [], ["Western"]],
+        directors=[["nm2"], ["nm1", "nm2"], ["nm1"], []],
+    )  # fmt: skip
+    table = film_table(as_columns(movies), "directors", movies["rating"].to_numpy(), GENRES)
+    assert table["people"] == ["nm1", "nm2"] and table["starts"] == [0, 2, 4]
+    assert table["year"] == [1940, 1950, 1930, 1940]
+    assert table["rating"] == [7.0, 8.0, 6.0, 7.0]
+    assert table["genres"] == [0b11, 0, 0b10, 0b11]  # Comedy, Drama: bits 0 and 1
+    assert table["log_votes"] == [round(math.log(1000), 4), round(math.log(10), 4),
+                                  round(math.log(100), 4), round(math.log(1000), 4)]  # fmt: skip
 
 
 def test_genre_vocabulary_is_learned_on_the_train_split_only() -> None:
@@ -150,7 +174,7 @@ def test_a_misspelled_param_is_one_line_not_a_traceback(
 def test_the_linear_score_is_learned_on_train_and_scores_train_rows_out_of_fold() -> None:
     movies = synthetic_movies(600)
     train, test, spec = featurize(movies, PARAMS)
-    assert spec.feature_names[-19] == "linear_score"  # after the title group, before the crew
+    assert spec.feature_names[-23] == "linear_score"  # after the title group, before the crew
     weights = spec.linear_score["weights"]
     assert weights and all(token[:2] in ("w:", "c:", "g:", "d:", "v:", "r:") for token in weights)
     # A title word that occurs only in test movies never gets a weight.
@@ -178,7 +202,7 @@ def test_sparsely_rated_movies_teach_second_encodings_and_are_in_neither_split()
         pytest.approx(theirs.sum(), abs=1e-3),
         len(theirs),
     ]
-    assert spec.feature_names[-20:-18] == ["linear_score", "sparse_linear_score"]
+    assert spec.feature_names[-24:-22] == ["linear_score", "sparse_linear_score"]
     # No modelled rating is in them, so train rows need no out-of-fold copy: the spec's own.
     names = [name for name in spec.feature_names if "sparse" in name]
     own = build_matrix(
