@@ -180,10 +180,10 @@ CREW_FEATURES = (
     "movies",
     "sparse_encoding",
     "sparse_films",
-    # Computed for all movies at once (`similar_films_encoding`), hence last.
-    "similar_encoding",
-    "sparse_similar_encoding",
 )
+# Per crew role, from the train split's films and from the sparsely rated ones: computed for
+# every role, movie and table in one pass (`similar_films_encoding`), hence a group of their own.
+SIMILAR_FEATURES = ("similar_encoding", "sparse_similar_encoding")
 
 
 def feature_groups(spec: FeatureSpec) -> list[FeatureGroup]:
@@ -201,6 +201,8 @@ def feature_groups(spec: FeatureSpec) -> list[FeatureGroup]:
     for role in spec.crew_roles:
         names = tuple(f"{role}_{name}" for name in CREW_FEATURES)
         groups.append(FeatureGroup(names, _crew_filler(spec, role)))
+    names = tuple(f"{role}_{name}" for role in spec.crew_roles for name in SIMILAR_FEATURES)
+    groups.append(FeatureGroup(names, _similar_filler(spec)))
     return groups
 
 
@@ -304,15 +306,25 @@ def genre_masks(genres: Sequence[Sequence[str]], vocabulary: Sequence[str]) -> l
 
 
 class FilmIndex:
-    """A film table as arrays, and where each person's films are."""
+    """Film tables as one set of arrays, and where each person's films are in each table."""
 
-    def __init__(self, table: FilmTable) -> None:
-        self.position = {person: i for i, person in enumerate(table["people"])}
-        self.starts = np.asarray(table["starts"], dtype=np.int64)
-        self.year = np.asarray(table["year"], dtype=np.float64)
-        self.log_votes = np.asarray(table["log_votes"], dtype=np.float64)
-        self.genres = np.asarray(table["genres"], dtype=np.int64)
-        self.rating = np.asarray(table["rating"], dtype=np.float64)
+    def __init__(self, tables: Sequence[FilmTable]) -> None:
+        self.positions: list[dict[str, int]] = []
+        starts, offset = [], 0
+        for table in tables:
+            base = len(starts)
+            self.positions.append({person: base + i for i, person in enumerate(table["people"])})
+            starts += [offset + start for start in table["starts"][:-1]]
+            offset += table["starts"][-1]
+        self.starts = np.asarray([*starts, offset], dtype=np.int64)
+
+        def column(name: str, dtype: type) -> np.ndarray:
+            return np.asarray([v for table in tables for v in table[name]], dtype=dtype)
+
+        self.year = column("year", np.float64)
+        self.log_votes = column("log_votes", np.float64)
+        self.genres = column("genres", np.int64)
+        self.rating = column("rating", np.float64)
 
 
 # Credits are weighed against their people's films in chunks of at most this many pairs.
@@ -320,41 +332,48 @@ _PAIRS_PER_CHUNK = 1 << 22
 
 
 def similar_films_encoding(
-    people: Sequence[Sequence[str]],
+    people: Sequence[Sequence[Sequence[str]]],
     years: np.ndarray,
     log_votes: np.ndarray,
     genres: np.ndarray,
     films: FilmIndex,
-    prior: float,
+    priors: Sequence[float],
     similarity: Similarity,
 ) -> np.ndarray:
-    """Per movie, the mean over its people of their films' ratings weighted by likeness to the
-    movie (a person without films in the table counts as the prior; NaN for a movie without
-    people). Vectorized over every (credit, film) pair: a prolific director is one slice."""
-    credit_rows = np.asarray([row for row, names in enumerate(people) for _ in names], np.int64)
-    positions = np.asarray(
-        [films.position.get(person, -1) for names in people for person in names], np.int64
-    )
-    known = positions >= 0
-    first = films.starts[positions[known]]
-    counts = films.starts[positions[known] + 1] - first
-    rows = credit_rows[known]
-    values = np.full(len(credit_rows), prior)
-    known_values = np.empty(len(rows))
+    """Per movie (row) and film table (column): the mean over the movie's people, as `people`
+    lists them for that table, of their films' ratings weighted by likeness to the movie and
+    smoothed toward the table's prior (a person without films in it counts as the prior; NaN
+    for a movie without people). Vectorized over every (credit, film) pair: a prolific
+    director is one slice, and every role and table one pass."""
+    n_rows, n_tables = len(years), len(people)
+    # A credit's cell: its movie's row and its table's column, flattened.
+    cells, positions, credit_priors = [], [], []
+    for column, (table_people, position, prior) in enumerate(
+        zip(people, films.positions, priors, strict=True)
+    ):
+        for row, names in enumerate(table_people):
+            for person in names:
+                cells.append(row * n_tables + column)
+                positions.append(position.get(person, -1))
+                credit_priors.append(prior)
+    credit_cells = np.asarray(cells, dtype=np.int64)
+    position = np.asarray(positions, dtype=np.int64)
+    values = np.asarray(credit_priors, dtype=np.float64)
+    known = np.flatnonzero(position >= 0)
+    first = films.starts[position[known]]
+    counts = films.starts[position[known] + 1] - first
     ends = np.cumsum(counts)
     begin = 0
-    while begin < len(rows):
+    while begin < len(known):
         # Whole credits only, so a credit's pairs are always summed in the same order.
         limit = ends[begin] - counts[begin] + _PAIRS_PER_CHUNK
         end = max(begin + 1, int(np.searchsorted(ends, limit, "right")))
         n = counts[begin:end]
         credit = np.repeat(np.arange(end - begin), n)
-        film = (
-            np.arange(int(n.sum()))
-            - np.repeat(np.cumsum(n) - n, n)
-            + np.repeat(first[begin:end], n)
+        film = np.arange(ends[end - 1] - ends[begin] + n[0]) + np.repeat(
+            first[begin:end] - (np.cumsum(n) - n), n
         )
-        row = rows[begin:end][credit]
+        row = credit_cells[known[begin:end]][credit] // n_tables
         shared = np.bitwise_count(films.genres[film] & genres[row])
         either = np.maximum(np.bitwise_count(films.genres[film] | genres[row]), 1)
         weight = np.exp(
@@ -363,15 +382,16 @@ def similar_films_encoding(
         ) * (1.0 + similarity.genre_weight * shared / either)
         total = np.bincount(credit, weights=weight * films.rating[film], minlength=end - begin)
         weights = np.bincount(credit, weights=weight, minlength=end - begin)
-        known_values[begin:end] = (total + similarity.smoothing * prior) / (
+        prior = values[known[begin:end]]
+        values[known[begin:end]] = (total + similarity.smoothing * prior) / (
             weights + similarity.smoothing
         )
         begin = end
-    values[known] = known_values
-    credited = np.bincount(credit_rows, minlength=len(people))
-    sums = np.bincount(credit_rows, weights=values, minlength=len(people))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(credited > 0, sums / credited, math.nan)
+    credited = np.bincount(credit_cells, minlength=n_rows * n_tables)
+    sums = np.bincount(credit_cells, weights=values, minlength=n_rows * n_tables)
+    means = np.full(n_rows * n_tables, math.nan)
+    np.divide(sums, credited, out=means, where=credited > 0)
+    return means.reshape(n_rows, n_tables)
 
 
 def _fill_basic(block: np.ndarray, movies: Columns, _learned: Learned) -> None:
@@ -443,14 +463,7 @@ def _crew_filler(spec: FeatureSpec, role: str):
         spec.people[role],
     )
     sparse_table = spec.sparse_tables[role]
-    similarity = Similarity(**spec.crew_similarity)
-    # Indexed once (the service encodes with them on every request); featurize's out-of-fold
-    # copies, once per call.
-    own_films = spec.film_tables[role]
-    own_index = cache(lambda: FilmIndex(own_films))
-    sparse_index = cache(lambda: FilmIndex(spec.sparse_film_tables[role]))
-    per_movie = len(CREW_FEATURES) - 2  # the last two are computed for all movies at once
-    nobody = (0.0, *[math.nan] * (per_movie - 1))
+    nobody = (0.0, *[math.nan] * (len(CREW_FEATURES) - 1))
 
     def encoding_and_films(people: Sequence[str], table: Table, prior: float):
         sums_counts = [table.get(p, (0.0, 0.0)) for p in people]
@@ -474,24 +487,41 @@ def _crew_filler(spec: FeatureSpec, role: str):
 
     def fill(block: np.ndarray, movies: Columns, learned: Learned) -> None:
         table = learned.target_tables[role]
-        years = np.asarray(movies["year"], dtype=np.float64)
-        votes = np.log1p(np.asarray(movies["num_votes"], dtype=np.float64))
-        block[:, :per_movie] = [
-            features(people, year, log_votes, table)
-            for people, year, log_votes in zip(movies[role], years, votes, strict=True)
-        ]
-        films = learned.film_tables[role]
-        genres = np.asarray(genre_masks(movies["genres"], spec.genres), dtype=np.int64)
-        for column, (index, mean) in enumerate(
-            (
-                (own_index() if films is own_films else FilmIndex(films), prior),
-                (sparse_index(), spec.sparse_mean),
-            ),
-            start=per_movie,
-        ):
-            block[:, column] = similar_films_encoding(
-                movies[role], years, votes, genres, index, mean, similarity
+        block[:] = [
+            features(people, float(year), log_votes(float(votes)), table)
+            for people, year, votes in zip(
+                movies[role], movies["year"], movies["num_votes"], strict=True
             )
+        ]
+
+    return fill
+
+
+def _similar_filler(spec: FeatureSpec):
+    """Each role's `similar_encoding` from the train split's films, then its
+    `sparse_similar_encoding` from the sparsely rated ones (SIMILAR_FEATURES' order)."""
+    similarity = Similarity(**spec.crew_similarity)
+    roles = spec.crew_roles
+    priors = [mean for _ in roles for mean in (spec.target_mean, spec.sparse_mean)]
+
+    def index(own: Mapping[str, FilmTable]) -> FilmIndex:
+        return FilmIndex([t for r in roles for t in (own[r], spec.sparse_film_tables[r])])
+
+    # Indexed once (the service encodes with it on every request); featurize's out-of-fold
+    # copies, once per call.
+    own_index = cache(lambda: index(spec.film_tables))
+
+    def fill(block: np.ndarray, movies: Columns, learned: Learned) -> None:
+        films = learned.film_tables
+        block[:] = similar_films_encoding(
+            [movies[role] for role in roles for _ in SIMILAR_FEATURES],
+            np.asarray(movies["year"], dtype=np.float64),
+            np.log1p(np.asarray(movies["num_votes"], dtype=np.float64)),
+            np.asarray(genre_masks(movies["genres"], spec.genres), dtype=np.int64),
+            own_index() if films is spec.film_tables else index(films),
+            priors,
+            similarity,
+        )
 
     return fill
 

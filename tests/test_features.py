@@ -88,10 +88,11 @@ def test_the_spec_lists_each_feature_groups_columns_in_matrix_order() -> None:
         "year", "runtime_minutes", "log_votes", "is_adult", "genre_count",
         "genre_Comedy", "genre_Drama",
     ]  # fmt: skip
-    assert spec.feature_names[-11:] == [
+    assert spec.feature_names[-13:] == [
         "writers_count", "writers_encoding", "writers_rated_films", "writers_mean_log_votes",
         "writers_relative_votes", "writers_career_years", "writers_movies",
         "writers_sparse_encoding", "writers_sparse_films",
+        "directors_similar_encoding", "directors_sparse_similar_encoding",
         "writers_similar_encoding", "writers_sparse_similar_encoding",
     ]  # fmt: skip
     assert sum(len(group.names) for group in spec.groups) == len(spec.feature_names) == 38
@@ -175,29 +176,48 @@ def test_the_similar_encoding_does_not_depend_on_how_credits_are_chunked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rng = np.random.default_rng(0)
-    people = [
-        [f"nm{p}" for p in rng.choice(20, rng.integers(0, 4), replace=False)] for _ in range(300)
-    ]
-    table = films({
-        f"nm{p}": [(float(y), float(v), int(g), float(r)) for y, v, g, r in zip(
-            rng.integers(1920, 2000, 15), rng.uniform(4, 12, 15), rng.integers(0, 8, 15),
-            rng.uniform(1, 10, 15), strict=True)]
-        for p in range(15)
-    })  # fmt: skip
+
+    def random_people() -> list[list[str]]:
+        return [
+            [f"nm{p}" for p in rng.choice(20, rng.integers(0, 4), replace=False)]
+            for _ in range(300)
+        ]
+
+    def random_films() -> dict[str, list]:
+        return films({
+            f"nm{p}": [(float(y), float(v), int(g), float(r)) for y, v, g, r in zip(
+                rng.integers(1920, 2000, 15), rng.uniform(4, 12, 15), rng.integers(0, 8, 15),
+                rng.uniform(1, 10, 15), strict=True)]
+            for p in range(rng.integers(5, 15))
+        })  # fmt: skip
+
+    people, tables = [random_people(), random_people()], [random_films(), random_films()]
     arguments = (
         people,
         rng.integers(1920, 2000, 300).astype(float),
         rng.uniform(4, 12, 300),
         rng.integers(0, 8, 300),
-        FilmIndex(table),
-        6.0,
+        FilmIndex(tables),
+        [6.0, 5.0],
         Similarity(**SIMILARITY),
     )
     whole = similar_films_encoding(*arguments)
+    assert whole.shape == (300, 2)
     monkeypatch.setattr(features, "_PAIRS_PER_CHUNK", 7)  # fewer than one prolific person's
     np.testing.assert_array_equal(similar_films_encoding(*arguments), whole)
-    assert np.isnan(whole).sum() == sum(not names for names in people)
-    assert (whole[[not {*names} & set(table["people"]) for names in people]] == 6.0).sum() > 0
+    # Each table's column from that table alone: the same values.
+    for column in (0, 1):
+        alone = similar_films_encoding(
+            [people[column]], *arguments[1:4], FilmIndex([tables[column]]),
+            [arguments[5][column]], arguments[6],
+        )  # fmt: skip
+        np.testing.assert_array_equal(alone[:, 0], whole[:, column])
+        no_one = [not names for names in people[column]]
+        assert np.isnan(whole[:, column]).tolist() == no_one
+        unknown = [
+            bool(names) and not {*names} & set(tables[column]["people"]) for names in people[column]
+        ]
+        assert any(unknown) and (whole[unknown, column] == arguments[5][column]).all()
 
 
 def test_people_statistics_describe_the_credited_crew() -> None:
