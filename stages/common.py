@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,15 +52,21 @@ def stage_params(params_type: type[Params], section: str, params_file=PARAMS_FIL
     is a one-line StageError naming it, not a TypeError traceback."""
     values = load_params(section, params_file)
     declared = dataclasses.fields(params_type)
-    required = {f.name for f in declared if f.default is dataclasses.MISSING}
-    unknown = sorted(set(values) - {f.name for f in declared})
-    missing = sorted(required - set(values))
+    required = [f.name for f in declared if f.default is dataclasses.MISSING]
+    check_keys(values, [f.name for f in declared], required, f"{params_file} {section}")
+    return params_type(**values)
+
+
+def check_keys(
+    values: Mapping[str, Any], declared: Sequence[str], required: Iterable[str], where: str
+) -> None:
+    """A StageError naming every unknown and missing key of a params mapping."""
+    unknown = sorted(set(values) - set(declared))
+    missing = sorted(set(required) - set(values))
     if unknown or missing:
         problems = [f"unknown key '{key}'" for key in unknown]
         problems += [f"missing key '{key}'" for key in missing]
-        expected = ", ".join(f.name for f in declared)
-        raise StageError(f"{params_file} {section}: {'; '.join(problems)} (expected: {expected})")
-    return params_type(**values)
+        raise StageError(f"{where}: {'; '.join(problems)} (expected: {', '.join(declared)})")
 
 
 def setup_logging() -> None:

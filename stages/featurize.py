@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -31,6 +31,7 @@ from sklearn.linear_model import Ridge
 from imdb_rating.drift import categorical_reference, monitored_inputs, numeric_reference
 from imdb_rating.features import (
     CREW_ROLES,
+    FILM_COLUMNS,
     FeatureSpec,
     Learned,
     Similarity,
@@ -43,8 +44,10 @@ from imdb_rating.features import (
 from stages.common import (
     FEATURES_DIR,
     MOVIES_FILE,
+    PARAMS_FILE,
     SPARSE_MOVIES_FILE,
     atomic_path,
+    check_keys,
     hash_fraction,
     run_stage,
     stage_params,
@@ -70,6 +73,10 @@ class FeaturizeParams:
     # The fields of imdb_rating.features.Similarity (the crew's `similar_encoding`).
     crew_similarity: dict[str, float]
     drift_bins: int
+
+    def __post_init__(self) -> None:
+        names = [item.name for item in fields(Similarity)]
+        check_keys(self.crew_similarity, names, names, f"{PARAMS_FILE} featurize.crew_similarity")
 
 
 def split_mask(tconsts: Iterable[str], test_size: float, seed: int) -> np.ndarray:
@@ -137,7 +144,7 @@ def film_table(
     return {
         "people": people.tolist(),
         "starts": [0, *np.cumsum(counts).tolist()],
-        **{name: credits[name].tolist() for name in ("year", "log_votes", "genres", "rating")},
+        **{name: credits[name].tolist() for name in FILM_COLUMNS},
     }
 
 
@@ -285,8 +292,7 @@ def learn_spec(
         title_word_smoothing=params.title_word_smoothing,
         target_tables=dict(learned.target_tables),
         film_tables=dict(learned.film_tables),
-        # Checked here, so a misspelt parameter fails featurize rather than the first encoding.
-        crew_similarity=asdict(Similarity(**params.crew_similarity)),
+        crew_similarity={name: float(value) for name, value in params.crew_similarity.items()},
         linear_score=learned.linear_score,
         people={role: people_table(movies, role) for role in roles},
         sparse_mean=sparse.mean,

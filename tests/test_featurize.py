@@ -148,6 +148,11 @@ def test_a_crew_role_nobody_is_credited_for_is_left_out() -> None:
     ("stage", "change", "message"),
     [
         ("featurize", {"seeed": 42}, "params.yaml featurize: unknown key 'seeed'"),
+        (
+            "featurize",
+            {"crew_similarity": {"years": 10, "log_vote": 1, "genre_weight": 3, "smoothing": 2}},
+            "params.yaml featurize.crew_similarity: unknown key 'log_vote'; missing key 'log_v",
+        ),
         ("evaluate", {"plot_points": None}, "params.yaml evaluate: missing key 'plot_points'"),
     ],
 )
