@@ -328,7 +328,7 @@ class FilmIndex:
 
 
 # Credits are weighed against their people's films in chunks of at most this many pairs.
-_PAIRS_PER_CHUNK = 1 << 22
+_PAIRS_PER_CHUNK = 1 << 20
 
 
 def similar_films_encoding(
