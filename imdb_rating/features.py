@@ -61,7 +61,6 @@ Table = Mapping[str, Sequence[float]]
 # where each person's films begin, one more entry than people; then per film "year",
 # "log_votes", "genres" as a bit mask over the spec's genres, and "rating").
 FilmTable = Mapping[str, Sequence[Any]]
-FILM_COLUMNS = ("year", "log_votes", "genres", "rating")
 
 
 class SpecError(ValueError):
@@ -310,16 +309,19 @@ class FilmIndex:
 
     def __init__(self, tables: Sequence[FilmTable]) -> None:
         self.positions: list[dict[str, int]] = []
-        starts, offset = [], 0
+        starts: list[np.ndarray] = []
+        offset = 0
         for table in tables:
-            base = len(starts)
-            self.positions.append({person: base + i for i, person in enumerate(table["people"])})
-            starts += [offset + start for start in table["starts"][:-1]]
-            offset += table["starts"][-1]
-        self.starts = np.asarray([*starts, offset], dtype=np.int64)
+            base = sum(len(part) for part in starts)
+            people = table["people"]
+            self.positions.append(dict(zip(people, range(base, base + len(people)), strict=True)))
+            starts.append(np.asarray(table["starts"][:-1], dtype=np.int64) + offset)
+            offset += int(table["starts"][-1])
+        self.starts = np.concatenate([*starts, [offset]]).astype(np.int64)
 
         def column(name: str, dtype: type) -> np.ndarray:
-            return np.asarray([v for table in tables for v in table[name]], dtype=dtype)
+            parts = [np.asarray(table[name], dtype=dtype) for table in tables]
+            return np.concatenate(parts) if parts else np.empty(0, dtype)
 
         self.year = column("year", np.float64)
         self.log_votes = column("log_votes", np.float64)

@@ -94,9 +94,12 @@ def atomic_path(target: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_json(path: Path, payload: Any) -> None:
+def write_json(path: Path, payload: Any, *, compact: bool = False) -> None:
+    """Sorted keys; indented for people to read and diff, unless `compact` (the feature spec and
+    the model card carry the encoding tables: tens of MB on the full dump, for programs)."""
+    indent = None if compact else 2
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(payload, indent=indent, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def run_stage(main: Callable[[], None]) -> None:

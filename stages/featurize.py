@@ -31,7 +31,6 @@ from sklearn.linear_model import Ridge
 from imdb_rating.drift import categorical_reference, monitored_inputs, numeric_reference
 from imdb_rating.features import (
     CREW_ROLES,
-    FILM_COLUMNS,
     FeatureSpec,
     Learned,
     Similarity,
@@ -125,27 +124,48 @@ def people_table(movies: pd.DataFrame, role: str) -> dict[str, list[float]]:
     }
 
 
-def film_table(
-    columns: dict[str, list[Any]], role: str, targets: np.ndarray, genres: Sequence[str]
-) -> dict[str, list[Any]]:
-    """The movies' films grouped by each person credited in `role` (a features.FilmTable)."""
-    credits = pd.DataFrame(
-        {
-            "person": columns[role],
+@dataclass(frozen=True)
+class Credits:
+    """One crew role's credits of a set of movies, with their films' year, log votes, genre mask
+    and rating, grouped by person (each person's in the movies' order). Built once: the spec's
+    film table and each out-of-fold one select their movies' rows."""
+
+    movie: np.ndarray  # the credited movie's row in the set
+    person: np.ndarray
+    films: dict[str, np.ndarray]
+
+    @classmethod
+    def of(
+        cls, columns: dict[str, list[Any]], role: str, targets: np.ndarray, genres: Sequence[str]
+    ) -> Credits:
+        films = {
             "year": np.asarray(columns["year"], dtype=np.int64),
             "log_votes": np.log1p(np.asarray(columns["num_votes"], dtype=np.float64)).round(4),
-            "genres": genre_masks(columns["genres"], genres),
-            "rating": targets,
+            "genres": np.asarray(genre_masks(columns["genres"], genres), dtype=np.int64),
+            "rating": np.asarray(targets, dtype=np.float64),
         }
-    ).explode("person")
-    # Stable: a person's films stay in the movies' order, so the table is the same every run.
-    credits = credits.dropna(subset=["person"]).sort_values("person", kind="stable")
-    people, counts = np.unique(credits["person"].to_numpy(dtype=str), return_counts=True)
-    return {
-        "people": people.tolist(),
-        "starts": [0, *np.cumsum(counts).tolist()],
-        **{name: credits[name].tolist() for name in FILM_COLUMNS},
-    }
+        people = columns[role]
+        movie = np.repeat(np.arange(len(people)), [len(names) for names in people])
+        person = np.asarray([name for names in people for name in names], dtype=str)
+        order = np.argsort(person, kind="stable")  # stable: the same table every run
+        return cls(movie[order], person[order], {k: v[movie[order]] for k, v in films.items()})
+
+    def table(self, movies: np.ndarray | None = None) -> dict[str, Any]:
+        """The film table (features.FilmTable) of the movies selected by this boolean mask
+        (default: all), as arrays."""
+        keep = slice(None) if movies is None else movies[self.movie]
+        person = self.person[keep]
+        firsts = np.flatnonzero(np.r_[True, person[1:] != person[:-1]]) if len(person) else []
+        return {
+            "people": person[firsts],
+            "starts": np.r_[firsts, len(person)].astype(np.int64),
+            **{name: column[keep] for name, column in self.films.items()},
+        }
+
+
+def as_lists(table: dict[str, Any]) -> dict[str, list[Any]]:
+    """A film table as the spec stores it (JSON lists)."""
+    return {name: np.asarray(column).tolist() for name, column in table.items()}
 
 
 def as_columns(movies: pd.DataFrame) -> dict[str, list[Any]]:
@@ -202,14 +222,14 @@ def fit_linear_score(
 def learn_from_ratings(
     columns: dict[str, list[Any]],
     tokens: TokenCounts | None,
+    films: dict[str, Any],
     targets: np.ndarray,
     roles: Sequence[str],
-    genres: Sequence[str],
     params: FeaturizeParams,
 ) -> Learned:
-    """The target and film tables and, given the movies' tokens, the linear score."""
+    """The target tables and, given the movies' tokens, the linear score; with the movies'
+    film tables, what their ratings teach."""
     tables = {role: target_table(columns[role], targets) for role in roles}
-    films = {role: film_table(columns, role, targets, genres) for role in roles}
     words = [title_words(title) for title in columns["title"]]
     tables["title_words"] = target_table(words, targets, params.title_word_min_count)
     score = (
@@ -241,7 +261,7 @@ def learn_from_sparse(
     and the linear score fit on them when featurize fits one at all."""
     columns = as_columns(sparse_movies)
     targets = sparse_movies["rating"].to_numpy()
-    films = {role: film_table(columns, role, targets, genres) for role in roles}
+    films = {role: as_lists(Credits.of(columns, role, targets, genres).table()) for role in roles}
     if sparse_movies.empty:
         return SparseLearned(fallback, {role: {} for role in roles}, films, None)
     return SparseLearned(
@@ -279,7 +299,8 @@ def learn_spec(
     roles = [role for role in CREW_ROLES if role in train and train[role].map(len).any()]
     genres = sorted({genre for values in columns["genres"] for genre in values})
     targets = train["rating"].to_numpy()
-    learned = learn_from_ratings(columns, tokens, targets, roles, genres, params)
+    films = {role: as_lists(Credits.of(columns, role, targets, genres).table()) for role in roles}
+    learned = learn_from_ratings(columns, tokens, films, targets, roles, params)
     target_mean = round(float(targets.mean()), 6)
     sparse = learn_from_sparse(sparse_movies, roles, genres, params, fallback=target_mean)
     return FeatureSpec(
@@ -309,15 +330,17 @@ def out_of_fold_matrix(
     """Encode each fold of the train split with tables learned on the other folds."""
     folds = fold_ids(train["tconst"], params.encoding_folds, params.seed)
     matrix = np.empty((len(train), len(spec.feature_names)))
+    columns, targets = as_columns(train), train["rating"].to_numpy()
+    credits = {role: Credits.of(columns, role, targets, spec.genres) for role in spec.crew_roles}
     for fold in range(params.encoding_folds):
         held_out = folds == fold
         rest = train[~held_out]
         learned = learn_from_ratings(
             as_columns(rest),
             None if tokens is None else tokens.rows(~held_out),
+            {role: credits[role].table(~held_out) for role in spec.crew_roles},
             rest["rating"].to_numpy(),
             spec.crew_roles,
-            spec.genres,
             params,
         )
         matrix[held_out] = build_matrix(as_columns(train[held_out]), spec, learned)
@@ -360,7 +383,7 @@ def main() -> None:
     for name, frame in (("train", train), ("test", test)):
         with atomic_path(FEATURES_DIR / f"{name}.parquet") as tmp:
             frame.to_parquet(tmp, index=False)
-    write_json(FEATURES_DIR / "spec.json", spec.to_dict())
+    write_json(FEATURES_DIR / "spec.json", spec.to_dict(), compact=True)
     log.info(
         "%d train / %d test movies (and what %d sparsely rated ones teach), %d features (crew: %s)",
         len(train),

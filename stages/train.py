@@ -221,7 +221,7 @@ def write_serving_artifact(folder: Path, payload: bytes, card: dict[str, Any]) -
     """Artifact first, card last: a reader that sees the new card finds its artifact."""
     with atomic_path(folder / ARTIFACT_NAME) as tmp:
         tmp.write_bytes(payload)
-    write_json(folder / "model.json", card)
+    write_json(folder / "model.json", card, compact=True)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,12 @@ import yaml
 
 from imdb_rating.features import build_matrix
 from stages.featurize import (
+    Credits,
     FeaturizeParams,
     TokenCounts,
     as_columns,
+    as_lists,
     featurize,
-    film_table,
     fit_linear_score,
     split_mask,
 )
@@ -107,13 +108,23 @@ def test_film_tables_group_each_persons_rated_films_in_the_movies_order() -> Non
         genres=[["Drama"], ["Comedy", "Drama"], [], ["Western"]],
         directors=[["nm2"], ["nm1", "nm2"], ["nm1"], []],
     )  # fmt: skip
-    table = film_table(as_columns(movies), "directors", movies["rating"].to_numpy(), GENRES)
+    credits = Credits.of(as_columns(movies), "directors", movies["rating"].to_numpy(), GENRES)
+    table = as_lists(credits.table())
     assert table["people"] == ["nm1", "nm2"] and table["starts"] == [0, 2, 4]
     assert table["year"] == [1940, 1950, 1930, 1940]
     assert table["rating"] == [7.0, 8.0, 6.0, 7.0]
     assert table["genres"] == [0b11, 0, 0b10, 0b11]  # Comedy, Drama: bits 0 and 1
     assert table["log_votes"] == [round(math.log(1000), 4), round(math.log(10), 4),
                                   round(math.log(100), 4), round(math.log(1000), 4)]  # fmt: skip
+    # An out-of-fold table selects its movies' rows: the table of those movies alone.
+    first_three = np.array([True, True, True, False])
+    alone = Credits.of(
+        as_columns(movies[first_three]), "directors", movies["rating"].to_numpy()[:3], GENRES
+    )
+    assert as_lists(credits.table(first_three)) == as_lists(alone.table())
+    assert as_lists(credits.table(~np.ones(4, bool))) == {
+        "people": [], "starts": [0], "year": [], "log_votes": [], "genres": [], "rating": [],
+    }  # fmt: skip
 
 
 def test_genre_vocabulary_is_learned_on_the_train_split_only() -> None:
