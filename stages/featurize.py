@@ -178,6 +178,12 @@ def as_columns(movies: pd.DataFrame) -> dict[str, list[Any]]:
     return columns
 
 
+def select(columns: dict[str, list[Any]], rows: np.ndarray) -> dict[str, list[Any]]:
+    """The columns of the rows this boolean mask selects (cheaper than converting them again)."""
+    indices = np.flatnonzero(rows).tolist()
+    return {name: [values[i] for i in indices] for name, values in columns.items()}
+
+
 @dataclass(frozen=True)
 class TokenCounts:
     """Movies' linear tokens, counted once: featurize fits the score on the train split and on
@@ -289,11 +295,12 @@ def drift_reference(columns: dict[str, list[Any]], genres: list[str], bins: int)
 def learn_spec(
     movies: pd.DataFrame,
     train: pd.DataFrame,
+    columns: dict[str, list[Any]],
     tokens: TokenCounts | None,
     sparse_movies: pd.DataFrame,
     params: FeaturizeParams,
 ) -> FeatureSpec:
-    columns = as_columns(train)
+    """The spec, learned on the train split (`columns`: as_columns of it)."""
     # A role credited on no train movie would give all-NaN columns (which scikit-learn's
     # histogram binning rejects) and no signal: it is left out, as when title.crew is absent.
     roles = [role for role in CREW_ROLES if role in train and train[role].map(len).any()]
@@ -325,25 +332,29 @@ def learn_spec(
 
 
 def out_of_fold_matrix(
-    train: pd.DataFrame, tokens: TokenCounts | None, spec: FeatureSpec, params: FeaturizeParams
+    train: pd.DataFrame,
+    columns: dict[str, list[Any]],
+    tokens: TokenCounts | None,
+    spec: FeatureSpec,
+    params: FeaturizeParams,
 ) -> np.ndarray:
-    """Encode each fold of the train split with tables learned on the other folds."""
+    """Encode each fold of the train split (`columns`: as_columns of it) with tables learned on
+    the other folds."""
     folds = fold_ids(train["tconst"], params.encoding_folds, params.seed)
     matrix = np.empty((len(train), len(spec.feature_names)))
-    columns, targets = as_columns(train), train["rating"].to_numpy()
+    targets = train["rating"].to_numpy()
     credits = {role: Credits.of(columns, role, targets, spec.genres) for role in spec.crew_roles}
     for fold in range(params.encoding_folds):
         held_out = folds == fold
-        rest = train[~held_out]
         learned = learn_from_ratings(
-            as_columns(rest),
+            select(columns, ~held_out),
             None if tokens is None else tokens.rows(~held_out),
             {role: credits[role].table(~held_out) for role in spec.crew_roles},
-            rest["rating"].to_numpy(),
+            targets[~held_out],
             spec.crew_roles,
             params,
         )
-        matrix[held_out] = build_matrix(as_columns(train[held_out]), spec, learned)
+        matrix[held_out] = build_matrix(select(columns, held_out), spec, learned)
     return matrix
 
 
@@ -368,10 +379,12 @@ def featurize(
     train, test = movies[~is_test].reset_index(drop=True), movies[is_test].reset_index(drop=True)
     if sparse_movies is None:
         sparse_movies = movies.iloc[:0]
-    tokens = TokenCounts.of(as_columns(train)) if params.linear_score else None
-    spec = learn_spec(movies, train, tokens, sparse_movies, params)
+    columns = as_columns(train)
+    tokens = TokenCounts.of(columns) if params.linear_score else None
+    spec = learn_spec(movies, train, columns, tokens, sparse_movies, params)
     names = spec.feature_names
-    train_frame = feature_frame(train, out_of_fold_matrix(train, tokens, spec, params), names)
+    oof = out_of_fold_matrix(train, columns, tokens, spec, params)
+    train_frame = feature_frame(train, oof, names)
     test_frame = feature_frame(test, build_matrix(as_columns(test), spec), names)
     return train_frame, test_frame, spec
 
