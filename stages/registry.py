@@ -173,8 +173,8 @@ def register(
     from imdb_rating import pyfunc
 
     mlflow, client = tracking()
-    card = read_model_card(models_dir / "model.json")
     challenger = Predictor(models_dir / "model.json")
+    card = challenger.card  # read and verified once: tens of MB on the full dump
     name = card["name"]
     tags = {
         "model_id": card["model_id"],
