@@ -7,11 +7,14 @@
   whose prediction is a feature) are learned on the train split only. Train rows get
   out-of-fold encodings (learned without their fold), so the model never sees a row's own
   rating through them; test rows use what the whole train split taught.
+- Each director's and writer's rated films (year, log votes, genres, rating) are kept as film
+  tables, the same way (out-of-fold for train rows): the similar-films encoding weighs them by
+  their likeness to the movie encoded (features.Similarity).
 - Per-person statistics (mean log votes, first year, films) use inputs only, never ratings, and
   cover every cleaned movie so the service can describe people it has not seen rated.
 - The sparsely rated movies (clean stage: too few votes to be modelled) teach a second set of
-  crew encodings and a second linear score. They are in neither split, so every row uses the
-  same tables: no rating of a modelled movie is in them.
+  crew encodings and film tables and a second linear score. They are in neither split, so
+  every row uses the same tables: no rating of a modelled movie is in them.
 - The spec (data/features/spec.json) holds everything the service needs to encode a request
   and the training distribution of each monitored input (the drift reference).
 """

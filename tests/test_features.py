@@ -146,7 +146,7 @@ def test_sparsely_rated_films_give_a_second_encoding_smoothed_toward_their_own_m
     assert math.isnan(nobody["directors_sparse_encoding"])
 
 
-def test_the_similar_encoding_weighs_a_persons_films_by_how_alike_they_are_to_the_movie() -> None:
+def test_the_similar_encoding_weights_each_film_of_a_person_by_its_likeness_to_the_movie() -> None:
     # Like nm1's 1950 drama (same year, votes, genres): weight (1 + 3) = 4. Their 1930 comedy:
     # 20 years apart (e^-2), 100 times the votes (1/100), no genre shared: weight e^-2 / 100.
     near, far = 4.0, math.exp(-2) / 100
