@@ -310,12 +310,13 @@ class FilmIndex:
     def __init__(self, tables: Sequence[FilmTable]) -> None:
         self.positions: list[dict[str, int]] = []
         starts: list[np.ndarray] = []
-        offset = 0
+        people_before = offset = 0
         for table in tables:
-            base = sum(len(part) for part in starts)
             people = table["people"]
-            self.positions.append(dict(zip(people, range(base, base + len(people)), strict=True)))
+            indices = range(people_before, people_before + len(people))
+            self.positions.append(dict(zip(people, indices, strict=True)))
             starts.append(np.asarray(table["starts"][:-1], dtype=np.int64) + offset)
+            people_before += len(people)
             offset += int(table["starts"][-1])
         self.starts = np.concatenate([*starts, [offset]]).astype(np.int64)
 
@@ -349,18 +350,15 @@ def similar_films_encoding(
     director is one slice, and every role and table one pass."""
     n_rows, n_tables = len(years), len(people)
     # A credit's cell: its movie's row and its table's column, flattened.
-    cells, positions, credit_priors = [], [], []
-    for column, (table_people, position, prior) in enumerate(
-        zip(people, films.positions, priors, strict=True)
-    ):
+    cells, positions = [], []
+    for column, (table_people, position) in enumerate(zip(people, films.positions, strict=True)):
         for row, names in enumerate(table_people):
             for person in names:
                 cells.append(row * n_tables + column)
                 positions.append(position.get(person, -1))
-                credit_priors.append(prior)
     credit_cells = np.asarray(cells, dtype=np.int64)
     position = np.asarray(positions, dtype=np.int64)
-    values = np.asarray(credit_priors, dtype=np.float64)
+    values = np.asarray(priors, dtype=np.float64)[credit_cells % n_tables]
     known = np.flatnonzero(position >= 0)
     first = films.starts[position[known]]
     counts = films.starts[position[known] + 1] - first

@@ -151,7 +151,8 @@ class Credits:
         movie = np.repeat(np.arange(len(people)), [len(names) for names in people])
         person = np.asarray([name for names in people for name in names], dtype=str)
         order = np.argsort(person, kind="stable")  # stable: the same table every run
-        return cls(movie[order], person[order], {k: v[movie[order]] for k, v in films.items()})
+        movie = movie[order]
+        return cls(movie, person[order], {name: column[movie] for name, column in films.items()})
 
     def table(self, movies: np.ndarray | None = None) -> dict[str, Any]:
         """The film table (features.FilmTable) of the movies selected by this boolean mask
@@ -166,8 +167,15 @@ class Credits:
         }
 
 
+def spec_film_tables(
+    columns: dict[str, list[Any]], targets: np.ndarray, roles: Sequence[str], genres: Sequence[str]
+) -> dict[str, dict[str, list[Any]]]:
+    """Per role, the movies' film table as the spec stores it (JSON lists)."""
+    return {role: as_lists(Credits.of(columns, role, targets, genres).table()) for role in roles}
+
+
 def as_lists(table: dict[str, Any]) -> dict[str, list[Any]]:
-    """A film table as the spec stores it (JSON lists)."""
+    """A film table as JSON lists."""
     return {name: np.asarray(column).tolist() for name, column in table.items()}
 
 
@@ -270,7 +278,7 @@ def learn_from_sparse(
     and the linear score fit on them when featurize fits one at all."""
     columns = as_columns(sparse_movies)
     targets = sparse_movies["rating"].to_numpy()
-    films = {role: as_lists(Credits.of(columns, role, targets, genres).table()) for role in roles}
+    films = spec_film_tables(columns, targets, roles, genres)
     if sparse_movies.empty:
         return SparseLearned(fallback, {role: {} for role in roles}, films, None)
     return SparseLearned(
@@ -309,7 +317,7 @@ def learn_spec(
     roles = [role for role in CREW_ROLES if role in train and train[role].map(len).any()]
     genres = sorted({genre for values in columns["genres"] for genre in values})
     targets = train["rating"].to_numpy()
-    films = {role: as_lists(Credits.of(columns, role, targets, genres).table()) for role in roles}
+    films = spec_film_tables(columns, targets, roles, genres)
     learned = learn_from_ratings(columns, tokens, films, targets, roles, params)
     target_mean = round(float(targets.mean()), 6)
     sparse = learn_from_sparse(sparse_movies, roles, genres, params, fallback=target_mean)
