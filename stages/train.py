@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from threadpoolctl import threadpool_limits
 
 from imdb_rating.artifact import (
     MODEL_CARD_SCHEMA_VERSION,
@@ -85,6 +86,17 @@ def make_model(params: TrainParams):
         raise StageError(f"params.yaml train.{params.model}: {error}") from None
 
 
+# HistGradientBoosting sums the gradients in one chunk per OpenMP thread, so a model's bytes
+# depend on the thread count: every fit uses this many, whatever the machine's cores.
+TRAINING_THREADS = 2
+
+
+def fit_model(params: TrainParams, features: np.ndarray, targets: np.ndarray):
+    """The configured model fit on these rows: the same model on any machine."""
+    with threadpool_limits(TRAINING_THREADS, user_api="openmp"):
+        return make_model(params).fit(features, targets)
+
+
 def for_serving(model):
     """One request is one row: thread fan-out costs more than it saves (~16 ms per call)."""
     if isinstance(model, RandomForestRegressor):
@@ -135,7 +147,7 @@ def fit(train: pd.DataFrame, test: pd.DataFrame, names: list[str], params: Train
         ]
     )
     fit_rows, calibration_rows = train[~calibration], train[calibration]
-    model = make_model(params).fit(fit_rows[names].to_numpy(), fit_rows["rating"].to_numpy())
+    model = fit_model(params, fit_rows[names].to_numpy(), fit_rows["rating"].to_numpy())
     model = for_serving(model)
     column = names.index(INTERVAL_FEATURE)
     calibration_x = calibration_rows[names].to_numpy()

@@ -6,7 +6,7 @@ search that picked by test RMSE would fit the test rows through its choices, and
 figure would then overstate how well the model does on movies it has not seen.
 
 The folds are a seeded hash of the tconst, as every split here. Each fold is scored by the train
-stage's own model (`make_model`, train's params, hence this stage reads that section too) fit on
+stage's own model (`fit_model`, train's params, hence this stage reads that section too) fit on
 the other folds. Train rows carry out-of-fold encodings (featurize), so no fold sees its own
 ratings through them.
 """
@@ -31,7 +31,7 @@ from stages.common import (
     stage_params,
     write_json,
 )
-from stages.train import TrainParams, make_model
+from stages.train import TrainParams, fit_model
 
 log = logging.getLogger("stages.validate")
 
@@ -51,7 +51,7 @@ def cross_validate(
     features, ratings = train[names].to_numpy(), train["rating"].to_numpy()
     scores = []
     for held_out in (fold == k for k in range(folds)):
-        model = make_model(params).fit(features[~held_out], ratings[~held_out])
+        model = fit_model(params, features[~held_out], ratings[~held_out])
         scores.append(regression_metrics(ratings[held_out], model.predict(features[held_out])))
     rmses = [score["rmse"] for score in scores]
     return {

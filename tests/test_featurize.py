@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy import sparse
 
 from imdb_rating.features import build_matrix
 from stages.featurize import (
@@ -23,6 +24,7 @@ from stages.featurize import (
     as_lists,
     featurize,
     fit_linear_score,
+    ridge_regression,
     split_mask,
 )
 from tests.conftest import REPO_ROOT, synthetic_movies
@@ -249,3 +251,16 @@ def test_the_linear_score_can_be_left_out() -> None:
     _, _, spec = featurize(synthetic_movies(600), dataclasses.replace(PARAMS, linear_score=False))
     assert spec.linear_score is None
     assert "linear_score" not in spec.feature_names
+
+
+def test_the_ridge_solution_is_the_exact_one_to_well_below_its_rounding() -> None:
+    rng = np.random.default_rng(0)
+    counts = (rng.random((400, 60)) < 0.1).astype(np.float64)
+    targets = counts @ rng.normal(0, 1, 60) + rng.normal(5, 0.5, 400)
+    weights, intercept = ridge_regression(sparse.csr_matrix(counts), targets, alpha=3.0)
+    centred = counts - counts.mean(axis=0)
+    exact = np.linalg.solve(
+        centred.T @ centred + 3.0 * np.eye(60), centred.T @ (targets - targets.mean())
+    )
+    np.testing.assert_allclose(weights, exact, atol=1e-8)
+    assert intercept == pytest.approx(targets.mean() - counts.mean(axis=0) @ exact, abs=1e-8)
