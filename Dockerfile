@@ -13,6 +13,9 @@ COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app
 COPY imdb_rating/ imdb_rating/
 COPY service/ service/
+# The repository's layout (the default model card's path); the rest of workspace/ is the
+# pipeline's.
+COPY workspace/__init__.py workspace/layout.py workspace/
 COPY models/model.skops models/model.json models/model_card.html models/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -12,7 +12,7 @@ export PATH := $(BIN):$(PATH)
 
 # The environment is an input too: exact versions with hashes from requirements/dev.txt (the
 # pipeline, service and dev extras), then the project itself without dependencies.
-$(VENV)/.installed: requirements/dev.txt
+$(VENV)/.installed: requirements/dev.txt setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
@@ -54,9 +54,11 @@ test: sample
 	.ci/system-packages
 	$(BIN)/python -m pytest
 
+# Formatting, lint, and the layers as a contract (pyproject.toml [tool.importlinter]).
 lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Markdown tables of metrics and params against BASE; fails on an RMSE regression.
 BASE ?= main
@@ -85,26 +87,26 @@ score: install
 	$(BIN)/python -m tools.score $(INPUT) -o $(OUTPUT)
 
 bench-pipeline: install
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python -m bench.pipeline
 
 bench-service: install
-	$(BIN)/python bench/service.py
+	$(BIN)/python -m bench.serving
 
 # The service with the prediction log off and on, alternating (docs/benchmarks.md): ~1.5 min.
 bench-prediction-log: install
-	$(BIN)/python bench/prediction_log.py
+	$(BIN)/python -m bench.prediction_log_cost
 
 # The full-size dump (11.9M titles, generated under /tmp/imdb-dumps): ~9 min, ~5 GB of disk.
 bench-full-scale: install
-	$(BIN)/python bench/full_scale.py
+	$(BIN)/python -m bench.full_scale
 
 # tools.score on the full-size dump against sklearn's predict on the same rows: ~10 min.
 bench-score: install
-	$(BIN)/python bench/score.py
+	$(BIN)/python -m bench.batch_scoring
 
 bench-reliability: install
-	$(BIN)/python bench/reliability.py
+	$(BIN)/python -m bench.reliability
 
 # Per-core throughput, p99 per utilization and replicas per load (docs/capacity.md): ~8 min.
 bench-capacity: install
-	$(BIN)/python bench/capacity.py
+	$(BIN)/python -m bench.capacity

@@ -1,6 +1,6 @@
 """Per-core throughput, latency under load and replicas per load: docs/capacity.md's figures.
 
-    python bench/capacity.py [--rounds 3] [--seconds 5] [--parts load drift]
+    python -m bench.capacity [--rounds 3] [--seconds 5] [--parts load drift]
 
 Load figures are measured side by side with the bare Flask echo (bench/echo_app.py) under the
 same Gunicorn config, rounds alternating between the two, medians reported.
@@ -46,13 +46,12 @@ from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import numpy as np
 
-from bench.service import MOVIE
-from harness.loopback import REPO_ROOT, GunicornService, wrk
+from bench.serving import MOVIE
+from harness.loopback import GunicornService, wrk
 from imdb_rating.drift import psi
+from workspace.layout import MODEL_CARD
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SERVER_CPU, GENERATOR_CPU = 0, 1
@@ -306,7 +305,7 @@ def start_pair(
 ) -> tuple[GunicornService, GunicornService]:
     """The service and the echo with `workers` workers each, stopped when `stack` closes."""
     quiet = {"IMDB_LOG_LEVEL": "warning"}
-    card = REPO_ROOT / "models" / "model.json"
+    card = MODEL_CARD
     service = GunicornService(workdir / f"service-{workers}", card, workers, env=quiet)
     echo = GunicornService(
         workdir / f"echo-{workers}", workers=workers, app="bench.echo_app:app", ready_path="/echo"
@@ -407,7 +406,7 @@ def main() -> None:
     if "load" in args.parts:
         load_part(args)
     if "drift" in args.parts:
-        card = json.loads((REPO_ROOT / "models" / "model.json").read_text())
+        card = json.loads((MODEL_CARD).read_text())
         windows = [250, 1000, 2000, 8000]
         table = drift_noise(card["feature_spec"]["drift_reference"], windows, [10, 100], 200)
         print("\nDrift noise: PSI of undrifted windows (200 trials per cell)\n")

@@ -1,6 +1,6 @@
 """Compare a generated dump (bench/make_dump.py) with the official sample.
 
-    python bench/check_dump.py OUTPUT_DIR [--official ../shared/imdb/official-sample]
+    python -m bench.check_dump OUTPUT_DIR [--official ../shared/imdb/official-sample]
 
 Both folders are parsed the way the pipeline parses them (tab, no quoting, `\\N` for null).
 Prints a Markdown table and exits 1 when a check fails, 2 when a folder or file is missing.
@@ -26,12 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pv
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from bench.make_dump import BASICS, CREW, HEADERS, RATINGS
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-OFFICIAL_SAMPLE = REPO_ROOT.parent / "shared" / "imdb" / "official-sample"
+from workspace.layout import OFFICIAL_SAMPLE
 
 REQUIRED = {BASICS: HEADERS[BASICS][:5], RATINGS: HEADERS[RATINGS], CREW: ["tconst"]}
 NULLABLE = {BASICS: HEADERS[BASICS][5:], CREW: ["directors", "writers"]}

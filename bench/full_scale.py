@@ -1,7 +1,7 @@
 """The pipeline at the size of the full IMDb dump: per-stage time and memory, a scaling curve,
 and the clean stage's reading against the plain pandas approach.
 
-    python bench/full_scale.py [--scales 0.125 0.25 0.5 1.0] [--dumps /tmp/imdb-dumps]
+    python -m bench.full_scale [--scales 0.125 0.25 0.5 1.0] [--dumps /tmp/imdb-dumps]
                                [--skip-plain] [--repeats 3]
 
 For each scale: generate (or reuse) a synthetic dump in the official layout with
@@ -26,28 +26,10 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from harness.loopback import REPO_ROOT, timed_run
+from harness.loopback import timed_run
+from workspace.layout import REPO_ROOT
 
 STAGES = ("download", "clean", "featurize", "train", "evaluate")
-
-PLAIN_READ = """
-import pandas as pd, sys
-folder = sys.argv[1]
-for name in ("title.basics", "title.ratings", "title.crew"):
-    frame = pd.read_csv(f"{folder}/{name}.tsv.gz", sep="\\t", na_values="\\\\N", quoting=3,
-                        low_memory=False)
-    print(name, len(frame))
-"""
-CLEAN_READ = """
-import sys
-from pathlib import Path
-from stages.clean import CleanParams, clean
-from stages.common import load_params
-movies, _, quality = clean(Path(sys.argv[1]), CleanParams(**load_params("clean")))
-print("kept", len(movies), "of", quality["rows_read"])
-"""
 
 
 def time_report(path: Path) -> dict[str, float]:
@@ -72,7 +54,7 @@ def dump_for(scale: float, dumps: Path) -> Path:
     folder = dumps / f"scale-{scale}"
     if not (folder / "title.crew.tsv.gz").is_file():
         timed_run(
-            [sys.executable, "bench/make_dump.py", str(folder), "--scale", str(scale)], REPO_ROOT
+            [sys.executable, "-m", "bench.make_dump", str(folder), "--scale", str(scale)], REPO_ROOT
         )
     return folder
 
@@ -100,12 +82,12 @@ def repro_at(scale: float, dump: Path, workdir: Path) -> dict:
 
 def side_by_side(dump: Path, workdir: Path, repeats: int) -> dict[str, dict[str, float]]:
     """Both readers, alternating, `repeats` times each: the median of each figure."""
-    readers = {"clean stage": CLEAN_READ, "pandas.read_csv, whole files": PLAIN_READ}
+    readers = {"clean stage": "clean", "pandas.read_csv, whole files": "pandas"}
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in readers}
     for attempt in range(repeats):
-        for index, (name, code) in enumerate(readers.items()):
+        for index, (name, reader) in enumerate(readers.items()):
             report = workdir / f"read-{attempt}-{index}"
-            command = [sys.executable, "-c", code, str(dump)]
+            command = [sys.executable, "-m", "bench.dump_readers", reader, str(dump)]
             timed_run(["/usr/bin/time", "-v", "-o", str(report), *command], REPO_ROOT)
             runs[name].append(time_report(report))
     return {

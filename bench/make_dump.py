@@ -1,6 +1,6 @@
 """A synthetic IMDb dump in the exact official layout, at any scale, to benchmark the pipeline.
 
-    python bench/make_dump.py OUTPUT_DIR [--scale 1.0] [--seed 0]
+    python -m bench.make_dump OUTPUT_DIR [--scale 1.0] [--seed 0]
 
 Writes title.basics.tsv.gz, title.ratings.tsv.gz and title.crew.tsv.gz: the official headers,
 tab-separated, `\\N` for null, no quoting (titles hold raw `"`, never a tab or a newline), gzip

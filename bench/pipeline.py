@@ -1,6 +1,6 @@
 """Pipeline bars: wall time of `dvc repro` on a fresh clone, and quality across seeds.
 
-    python bench/pipeline.py [--seeds 1 2 3 42] [--official ../shared/imdb/official-sample]
+    python -m bench.pipeline [--seeds 1 2 3 42] [--official ../shared/imdb/official-sample]
         [--set featurize.linear_score=false] [--skip-embedded]
 
 Clones HEAD into a temporary folder (what a user gets), builds the embedded sample, times a
@@ -15,13 +15,11 @@ import json
 import resource
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from harness.loopback import REPO_ROOT, timed_run
+from harness.loopback import timed_run
+from workspace.layout import REPO_ROOT
 
 
 def metrics(repo: Path) -> dict:

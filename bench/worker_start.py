@@ -1,6 +1,6 @@
 """Worker start time: a Gunicorn worker forked from a master that compiled the tree walk, or not.
 
-    python bench/worker_start.py [--rounds 5]
+    python -m bench.worker_start [--rounds 5]
 
 A worker's start is: load model.json, verify the artifact (sha256, trusted types), flatten the
 trees (and check them against scikit-learn), then answer its first prediction. Gunicorn forks
@@ -15,13 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from stages.common import MODEL_CARD
+from workspace.layout import MODEL_CARD
 
 MOVIE = {"year": 1999, "num_votes": 25000, "genres": ["Drama"], "title": "The Matrix"}
 

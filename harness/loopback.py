@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +16,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from harness.processes import ServerProcess, log_tail
+from workspace.layout import REPO_ROOT
+
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -114,33 +115,6 @@ def wrk(url: str, body: Any, connections: int, seconds: int) -> dict[str, float]
     }
 
 
-def wait_for_http(
-    url: str,
-    seconds: float = 60,
-    process: subprocess.Popen | None = None,
-    any_status: bool = False,
-) -> None:
-    """Until `url` answers 2xx (any status with `any_status`); fails at once if `process`
-    (the server) has exited."""
-    parts = urllib.parse.urlsplit(url)
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode} before {url} answered")
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
-        try:
-            connection.request("GET", parts.path or "/")
-            status = connection.getresponse().status
-            if 200 <= status < 300 or any_status:
-                return
-        except OSError:
-            pass
-        finally:
-            connection.close()
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {seconds} s")
-
-
 @contextlib.contextmanager
 def mlflow_scoring_server(model_uri: str, tracking_uri: str, workers: int = 1):
     """`mlflow models serve --env-manager local` on `model_uri`; yields its base URL."""
@@ -152,19 +126,13 @@ def mlflow_scoring_server(model_uri: str, tracking_uri: str, workers: int = 1):
     }
     command = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager"]
     command += ["local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    with tempfile.TemporaryDirectory(prefix="mlflow-serve-") as folder:
+        server = ServerProcess(command, Path(folder) / "mlflow-serve.log", env)
+        server.start(f"http://127.0.0.1:{port}/ping", seconds=120)
         try:
-            wait_for_http(f"http://127.0.0.1:{port}/ping", seconds=120, process=process)
             yield f"http://127.0.0.1:{port}"
-        except (RuntimeError, TimeoutError):
-            log.seek(0)
-            raise RuntimeError(log.read().decode(errors="replace")[-3000:]) from None
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+            server.stop()
 
 
 class GunicornService:
@@ -190,7 +158,6 @@ class GunicornService:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.metrics_dir = workdir / "metrics"
-        self.log_path = workdir / "gunicorn.log"
         self.env = {
             **os.environ,
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
@@ -199,28 +166,23 @@ class GunicornService:
             **({"IMDB_MODEL_CARD": str(model_card)} if model_card else {}),
             **(env or {}),
         }
-        self.process: subprocess.Popen | None = None
+        command = [str(VENV_BIN / "gunicorn"), "-c", "service/gunicorn_conf.py", app]
+        self.server = ServerProcess(command, workdir / "gunicorn.log", self.env, REPO_ROOT)
+
+    @property
+    def process(self) -> subprocess.Popen | None:
+        """Gunicorn's master."""
+        return self.server.popen
 
     def start(self) -> GunicornService:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(VENV_BIN / "gunicorn"), "-c", "service/gunicorn_conf.py", self.app],
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            is_service = self.app == "service.wsgi:app"
-            wait_for_http(
-                self.url + self.ready_path, process=self.process, any_status=not is_service
-            )
-            if is_service:
+        is_service = self.app == "service.wsgi:app"
+        self.server.start(self.url + self.ready_path, any_status=not is_service)
+        if is_service:
+            try:
                 self._wait_for_workers()
-        except (TimeoutError, RuntimeError):
-            self.stop()
-            raise RuntimeError(self.log_path.read_text()[-3000:]) from None
+            except TimeoutError as error:
+                self.stop()
+                raise RuntimeError(f"{error}\n{log_tail(self.server.log_path)}") from None
         return self
 
     def worker_pids(self) -> set[int]:
@@ -236,10 +198,4 @@ class GunicornService:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        self.server.stop()

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 NO_GENRE = "(none)"
+# The fields of a movie its monitored inputs are computed from (`monitored_inputs`, genres).
+MONITORED_FIELDS = ("year", "runtime_minutes", "num_votes", "title", "genres")
 # A bin with no observations would make PSI infinite; this floor is the usual convention.
 PSI_FLOOR = 1e-4
 

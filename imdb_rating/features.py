@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cache, cached_property, lru_cache, partial
 from statistics import fmean
@@ -20,32 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from imdb_rating.movie import input_defaults
+from imdb_rating.splits import share_mask
+
 SPEC_SCHEMA_VERSION = 4
-CREW_ROLES = ("directors", "writers")
-
-# The raw inputs of one movie, as the clean stage writes them and the service accepts them.
-# A missing optional input takes its default (None means "unknown", which the models handle
-# natively as NaN, exactly as in training).
-INPUT_DEFAULTS: dict[str, Any] = {
-    "runtime_minutes": None,
-    "genres": [],
-    "title": "",
-    "original_title": None,
-    "is_adult": False,
-    "directors": [],
-    "writers": [],
-}
-
-# What a movie's inputs may hold: the service's request schema and the MLflow model's input
-# check both enforce these.
-YEAR_RANGE = (1870, 2100)
-RUNTIME_RANGE = (1, 1000)  # the training data's plausible runtimes (clean stage)
-MAX_VOTES = 100_000_000  # far above any film's count
-MAX_TITLE = 500
-MAX_GENRES = 10
-MAX_PEOPLE = 50
-PERSON_ID = r"^nm\d{7,10}$"
-TITLE_ID = r"^tt\d{7,10}$"
+# The raw inputs of one movie, as the clean stage writes them and the service accepts them
+# (imdb_rating/movie.py). A missing optional input takes its default (None means "unknown",
+# which the models handle natively as NaN, exactly as in training).
+INPUT_DEFAULTS = input_defaults()
 
 _WORD = re.compile(r"\w+")
 _DIGIT = re.compile(r"\d")
@@ -74,6 +56,11 @@ class Split:
 
     seed: int
     test_size: float
+
+    def held_out(self, tconsts: Iterable[str]) -> np.ndarray:
+        """True for the movies this split puts in test: a model with this split never trained
+        on them, whatever its data."""
+        return share_mask(tconsts, self.test_size, self.seed, "test")
 
 
 @dataclass(frozen=True)
@@ -188,7 +175,7 @@ SIMILAR_FEATURES = ("similar_encoding", "sparse_similar_encoding")
 def feature_groups(spec: FeatureSpec) -> list[FeatureGroup]:
     """The model's features, in column order."""
     groups = [
-        FeatureGroup(BASIC_FEATURES, _fill_basic),
+        FeatureGroup(BASIC_FEATURES, _basic_filler(spec)),
         FeatureGroup(tuple(f"genre_{genre}" for genre in spec.genres), _genre_filler(spec)),
         FeatureGroup(TITLE_FEATURES, _title_filler(spec)),
     ]
@@ -394,13 +381,19 @@ def similar_films_encoding(
     return means.reshape(n_rows, n_tables)
 
 
-def _fill_basic(block: np.ndarray, movies: Columns, _learned: Learned) -> None:
-    block[:, 0] = movies["year"]
-    runtimes = movies["runtime_minutes"]
-    block[:, 1] = [math.nan if minutes is None else minutes for minutes in runtimes]
-    block[:, 2] = [log_votes(float(votes)) for votes in movies["num_votes"]]
-    block[:, 3] = [bool(adult) for adult in movies["is_adult"]]
-    block[:, 4] = [len(genres) for genres in movies["genres"]]
+def _basic_filler(spec: FeatureSpec):
+    known = frozenset(spec.genres)
+
+    def fill(block: np.ndarray, movies: Columns, _learned: Learned) -> None:
+        block[:, 0] = movies["year"]
+        runtimes = movies["runtime_minutes"]
+        block[:, 1] = [math.nan if minutes is None else minutes for minutes in runtimes]
+        block[:, 2] = [log_votes(float(votes)) for votes in movies["num_votes"]]
+        block[:, 3] = [bool(adult) for adult in movies["is_adult"]]
+        # Genres the model never learned have no effect, not even on the count.
+        block[:, 4] = [sum(genre in known for genre in genres) for genres in movies["genres"]]
+
+    return fill
 
 
 def _genre_filler(spec: FeatureSpec):

@@ -1,6 +1,6 @@
 """The model as it serves: loaded once from a verified artifact, then only predicting.
 
-Used by the Flask service and by the MLflow pyfunc (imdb_rating.pyfunc), so both answer a
+Used by the Flask service and by the MLflow pyfunc (registry.pyfunc), so both answer a
 movie with the same rating and interval. Imports nothing of the training stack (no MLflow, no
 DVC): the skops artifact is checked against the sha256 pinned in model.json, flattened for fast
 prediction, and described by the feature spec that training wrote.
@@ -16,25 +16,14 @@ from typing import Any
 import numpy as np
 
 from imdb_rating.artifact import ArtifactError, load_verified_model
-from imdb_rating.features import (
-    CREW_ROLES,
-    INPUT_DEFAULTS,
-    FeatureSpec,
-    SpecError,
-    build_matrix,
-)
+from imdb_rating.features import FeatureSpec, SpecError, build_matrix
 from imdb_rating.intervals import INTERVAL_FEATURE, half_widths
+from imdb_rating.movie import MovieField, movie_fields
 from imdb_rating.trees import flatten
 
 RATING_RANGE = (1.0, 10.0)
 # Ratings are published to a tenth; three decimals keep the model's ranking without noise.
 DECIMALS = 3
-
-
-def input_fields(crew_roles: Sequence[str]) -> list[str]:
-    """The raw fields a movie is given as, to a model with these crew inputs."""
-    optional = [name for name in INPUT_DEFAULTS if name not in CREW_ROLES]
-    return ["year", "num_votes", *optional, *crew_roles]
 
 
 @dataclass(frozen=True)
@@ -63,7 +52,10 @@ class Predictor:
             key: np.asarray(card["intervals"][key], dtype=np.float64)
             for key in ("edges", "half_widths")
         }
-        self.input_fields = input_fields(self.crew_roles)
+        # The movie contract for this model (its crew inputs, its genres), and its inputs.
+        self.movie_fields: list[MovieField] = movie_fields(self.crew_roles, self.genres)
+        self.input_fields = [field.name for field in self.movie_fields if field.model_input]
+        self._known_genres = frozenset(self.genres)
 
     @property
     def genres(self) -> list[str]:
@@ -76,6 +68,11 @@ class Predictor:
     def columns(self, movies: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
         """Validated movies (schema output: every field present) as `build_matrix` columns."""
         return {name: [movie[name] for movie in movies] for name in self.input_fields}
+
+    def ignored_genres(self, genres: Sequence[Sequence[str]]) -> list[list[str]]:
+        """Per movie, its genres this model never learned: valid, but without effect."""
+        known = self._known_genres
+        return [[genre for genre in movie if genre not in known] for movie in genres]
 
     def predict(self, columns: Mapping[str, Sequence[Any]]) -> Predictions:
         features = build_matrix(columns, self.spec)

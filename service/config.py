@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_MODEL_CARD = Path(__file__).resolve().parent.parent / "models" / "model.json"
+from workspace.layout import MODEL_CARD
 
 
 class ConfigError(ValueError):
@@ -41,7 +41,7 @@ def _non_negative_float(name: str, default: float) -> float:
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    model_card: Path = DEFAULT_MODEL_CARD
+    model_card: Path = MODEL_CARD
     max_batch: int = 1000
     # A batch of 1,000 movies with crew lists is ~0.4 MB of JSON.
     max_body_bytes: int = 2 * 1024 * 1024
@@ -62,7 +62,7 @@ class ServiceConfig:
         multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         prediction_log_dir = os.environ.get("IMDB_PREDICTION_LOG_DIR")
         return cls(
-            model_card=Path(os.environ.get("IMDB_MODEL_CARD", str(DEFAULT_MODEL_CARD))),
+            model_card=Path(os.environ.get("IMDB_MODEL_CARD", str(MODEL_CARD))),
             max_batch=_positive_int("IMDB_MAX_BATCH", cls.max_batch),
             max_body_bytes=_positive_int("IMDB_MAX_BODY_BYTES", cls.max_body_bytes),
             log_level=os.environ.get("IMDB_LOG_LEVEL", cls.log_level).upper(),

@@ -20,14 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from imdb_rating.drift import categorical_bins, monitored_inputs, numeric_bins, psi
+from imdb_rating.drift import (
+    MONITORED_FIELDS,
+    categorical_bins,
+    monitored_inputs,
+    numeric_bins,
+    psi,
+)
 
 HEADER_SLOTS = 1  # one int64 before the ring: how many movies were ever written
 # Movies are binned and written in groups (binning one movie costs as much as 30): a worker
 # holds at most this many, or this long, before they reach the shared window.
 FLUSH_MOVIES = 32
 FLUSH_SECONDS = 0.5
-WINDOW_FIELDS = ("year", "runtime_minutes", "num_votes", "title", "genres")
 
 
 class DriftWindow:
@@ -51,7 +56,7 @@ class DriftWindow:
                     os.ftruncate(fd, length)
             self._buffer = mmap.mmap(fd, length)
         self._thread_lock = threading.Lock()
-        self._pending: dict[str, list[Any]] = {name: [] for name in WINDOW_FIELDS}
+        self._pending: dict[str, list[Any]] = {name: [] for name in MONITORED_FIELDS}
         self._flushed_at = time.monotonic()
         self._header = np.frombuffer(self._buffer, dtype=np.int64, count=HEADER_SLOTS)
         self._ring = np.frombuffer(self._buffer, dtype=np.int64, offset=HEADER_SLOTS * 8).reshape(
@@ -96,7 +101,7 @@ class DriftWindow:
         if not self._pending["year"]:
             return
         rows = self._rows(self._pending)[-self.size :]
-        self._pending = {name: [] for name in WINDOW_FIELDS}
+        self._pending = {name: [] for name in MONITORED_FIELDS}
         with self._locked(exclusive=True):
             start = int(self._header[0])
             self._ring[(start + np.arange(len(rows))) % self.size] = rows

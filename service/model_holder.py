@@ -45,7 +45,7 @@ class ServedModel:
 
 def load_served_model(app: Flask, config: ServiceConfig) -> ServedModel:
     predictor = Predictor(config.model_card)
-    movie = movie_schema(predictor.genres, predictor.crew_roles)
+    movie = movie_schema(predictor.movie_fields)
     batch = batch_schema(movie, config.max_batch)
     drift_file = None
     if config.multiprocess_dir is not None:

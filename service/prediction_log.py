@@ -1,4 +1,5 @@
-"""The prediction log: what the service scored, as JSON lines, for accuracy monitoring later.
+"""The prediction log's writer: what the service scored, as JSON lines (the format of
+imdb_rating.prediction_records), for accuracy monitoring later.
 
 Ratings are published weeks after a prediction, so the only way to measure live accuracy is
 to keep what was scored and join it with a later title.ratings (tools/accuracy_report.py).
@@ -19,22 +20,21 @@ worker pid would instead grow with every worker restart.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
+from imdb_rating.prediction_records import LOG_NAME, record, timestamp
+
 log = logging.getLogger("service.prediction_log")
 
-LOG_NAME = "predictions.jsonl"
 LOCK_NAME = ".predictions.lock"
 FLUSH_SECONDS = 0.25
 # Movies waiting for the writer, per worker: 50 flushes' worth at 800 movies/s per worker, or
@@ -42,33 +42,6 @@ FLUSH_SECONDS = 0.25
 QUEUE_MOVIES = 10_000
 
 Results = tuple[list[float], list[float], list[float]]  # ratings, interval lows and highs
-
-
-def log_files(directory: Path) -> list[Path]:
-    """The log and its backups, oldest first (the order their records were written)."""
-    backups = {}
-    for path in directory.glob(f"{LOG_NAME}.*"):
-        number = path.name[len(LOG_NAME) + 1 :]
-        if number.isdigit():
-            backups[int(number)] = path
-    current = directory / LOG_NAME
-    return [backups[n] for n in sorted(backups, reverse=True)] + (
-        [current] if current.is_file() else []
-    )
-
-
-def read_records(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
-    """The records of log files. A torn line (a worker killed mid-write, or a write still in
-    progress when reading a live log) is skipped with a warning naming it."""
-    for path in paths:
-        with path.open(encoding="utf-8", errors="replace") as stream:
-            for number, line in enumerate(stream, start=1):
-                try:
-                    if not line.endswith("\n"):
-                        raise ValueError("no end of line")
-                    yield json.loads(line)
-                except ValueError:
-                    log.warning("%s:%d: torn line skipped: %.60s", path, number, line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,21 +56,10 @@ class _Entry:
     results: Results
 
     def lines(self) -> Iterator[bytes]:
-        at = datetime.fromtimestamp(self.at, UTC).isoformat(timespec="milliseconds")
-        at = at.replace("+00:00", "Z")
-        ratings, lows, highs = self.results
-        for movie, rating, low, high in zip(self.movies, ratings, lows, highs, strict=True):
-            record = {
-                "time": at,
-                "model_id": self.model_id,
-                "endpoint": self.endpoint,
-                "movie": movie,
-                "rating": rating,
-                "low": low,
-                "high": high,
-                "coverage": self.coverage,
-            }
-            yield orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        at = timestamp(self.at)
+        for movie, *prediction in zip(self.movies, *self.results, strict=True):
+            entry = record(at, self.model_id, self.endpoint, movie, prediction, self.coverage)
+            yield orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
 
 
 class PredictionLog:

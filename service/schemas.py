@@ -1,7 +1,8 @@
 """Request and response schemas (marshmallow); the OpenAPI document is generated from them.
 
-The movie schema is built from the served model: its genre vocabulary, and crew fields only
-when the model uses crew. Numbers are strict: no strings, no booleans, no NaN or infinities.
+The movie schema is derived from the movie contract (imdb_rating/movie.py) for the served model:
+crew fields only when the model uses crew. Numbers are strict: no strings, no booleans, no NaN
+or infinities.
 """
 
 from __future__ import annotations
@@ -13,16 +14,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from imdb_rating.features import (
-    MAX_GENRES,
-    MAX_PEOPLE,
-    MAX_TITLE,
-    MAX_VOTES,
-    PERSON_ID,
-    RUNTIME_RANGE,
-    TITLE_ID,
-    YEAR_RANGE,
-)
+from imdb_rating.movie import CREW_ROLES, MovieField
 
 
 class StrictInteger(fields.Integer):
@@ -59,69 +51,58 @@ def _unique(values: Sequence[str]) -> None:
         raise ValidationError("Values must be unique.")
 
 
-def movie_schema(genres: Sequence[str], crew_roles: Sequence[str]) -> type[Schema]:
-    """The schema of one movie for a model with this genre vocabulary and crew inputs."""
-    allowed = ", ".join(genres)
-    movie_fields: dict[str, fields.Field] = {
-        "year": StrictInteger(
-            required=True,
-            validate=validate.Range(*YEAR_RANGE),
-            metadata={"description": "Release year (startYear)", "example": 1999},
-        ),
-        "num_votes": StrictInteger(
-            required=True,
-            validate=validate.Range(0, MAX_VOTES),
-            metadata={"description": "Number of IMDb votes", "example": 25000},
-        ),
-        "runtime_minutes": StrictNumber(
-            load_default=None,
-            allow_none=True,
-            validate=validate.Range(*RUNTIME_RANGE),
-            metadata={"description": "Runtime in minutes; null or absent if unknown"},
-        ),
-        "genres": fields.List(
-            fields.String(
-                validate=validate.OneOf(
-                    genres, error=f"Unknown genre {{input}}; allowed: {allowed}."
-                )
-            ),
-            load_default=list,
-            validate=[validate.Length(max=MAX_GENRES), _unique],
-            metadata={"description": f"Genre names, from: {allowed}", "uniqueItems": True},
-        ),
-        "title": fields.String(
-            load_default=None,
-            allow_none=True,
-            validate=validate.Length(1, MAX_TITLE),
-            metadata={"description": "Title (primaryTitle)", "example": "The Matrix"},
-        ),
-        "original_title": fields.String(
-            load_default=None,
-            allow_none=True,
-            validate=validate.Length(1, MAX_TITLE),
-            metadata={"description": "Title in the original language, if different"},
-        ),
-        "is_adult": StrictBoolean(load_default=False, metadata={"description": "Adult title"}),
-    }
-    for role in crew_roles:
-        movie_fields[role] = fields.List(
-            fields.String(validate=validate.Regexp(PERSON_ID, error="Not an IMDb name id (nm…).")),
-            load_default=list,
-            validate=[validate.Length(max=MAX_PEOPLE), _unique],
-            metadata={"description": f"IMDb name ids (nconst) of the {role}", "uniqueItems": True},
+# marshmallow's messages for a string that is not one of a field's choices or patterns.
+ITEM_ERRORS = {
+    "genres": "Not an IMDb genre: {input}.",
+    **dict.fromkeys(CREW_ROLES, "Not an IMDb name id (nm…)."),
+    "tconst": "Not an IMDb title id (tt…).",
+}
+
+
+def _item_validators(field: MovieField) -> list[validate.Validator]:
+    if field.choices is not None:
+        return [validate.OneOf(field.choices, error=ITEM_ERRORS[field.name])]
+    if field.pattern is not None:
+        return [validate.Regexp(field.pattern, error=ITEM_ERRORS[field.name])]
+    return []
+
+
+def _schema_field(field: MovieField) -> fields.Field:
+    """The marshmallow field of one field of the movie contract."""
+    metadata = {"description": field.description}
+    if field.example is not None:
+        metadata["example"] = field.example
+    optional = {} if field.required else {"load_default": field.default}
+    range_ = [validate.Range(*field.bounds)] if field.bounds else []
+    if field.kind == "integer":
+        return StrictInteger(required=field.required, validate=range_, metadata=metadata)
+    if field.kind == "number":
+        return StrictNumber(
+            allow_none=field.nullable, validate=range_, metadata=metadata, **optional
         )
-    # Not a model input: an id for joining logged predictions with later ratings.
-    movie_fields["tconst"] = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Regexp(TITLE_ID, error="Not an IMDb title id (tt…)."),
-        metadata={
-            "description": "IMDb title id (tconst), if known: the prediction log keeps it to "
-            "compare the prediction with the rating published later",
-            "example": "tt0133093",
-        },
+    if field.kind == "boolean":
+        return StrictBoolean(metadata=metadata, **optional)
+    if field.kind == "string":
+        length = [validate.Length(field.minimum, field.maximum)] if field.bounds else []
+        return fields.String(
+            allow_none=field.nullable,
+            validate=length + _item_validators(field),
+            metadata=metadata,
+            **optional,
+        )
+    return fields.List(
+        fields.String(validate=_item_validators(field)),
+        load_default=list,
+        validate=[validate.Length(max=field.max_items), _unique],
+        metadata=metadata | {"uniqueItems": True},
     )
-    return Schema.from_dict(movie_fields, name="Movie")
+
+
+def movie_schema(movie_fields: Sequence[MovieField]) -> type[Schema]:
+    """The schema of one movie, from the movie contract's fields for the served model."""
+    return Schema.from_dict(
+        {field.name: _schema_field(field) for field in movie_fields}, name="Movie"
+    )
 
 
 def batch_schema(movie: type[Schema], max_batch: int) -> type[Schema]:
@@ -150,6 +131,13 @@ class IntervalSchema(Schema):
 class RatingSchema(Schema):
     rating = fields.Float(required=True, metadata={"description": "Predicted rating, 1 to 10"})
     interval = fields.Nested(IntervalSchema, required=True)
+    ignored_genres = fields.List(
+        fields.String(),
+        metadata={
+            "description": "Only when the movie has some: its genres the model never learned"
+            " (valid IMDb genres, absent from GET /model's `genres`), which had no effect"
+        },
+    )
 
 
 class PredictionSchema(RatingSchema):

@@ -9,8 +9,10 @@ the latest PSI is the service's).
 
 from __future__ import annotations
 
+import collections
 import os
 import time
+from collections.abc import Sequence
 
 import numpy as np
 from flask import Flask, g, request
@@ -107,6 +109,13 @@ class Telemetry:
             multiprocess_mode="livemax",
             registry=registry,
         ).set(drift_window)
+        self.ignored_genres = Counter(
+            "imdb_ignored_genres_total",
+            "Movies scored with an IMDb genre the served model never learned (ignored: input"
+            " drift), by genre",
+            ["genre"],
+            registry=registry,
+        )
         self.prediction_log_dropped = Counter(
             "imdb_prediction_log_dropped_total",
             "Scored movies the prediction log could not keep (queue full, or a write failed)",
@@ -180,6 +189,12 @@ class Telemetry:
         self.drift_window_movies.set(filled)
         for feature, value in values.items():
             self.input_psi.labels(feature).set(value)
+
+    def record_ignored_genres(self, ignored: Sequence[Sequence[str]]) -> None:
+        """Per genre, the movies whose genre the model ignored (labels: IMDb's 28 genres)."""
+        counts = collections.Counter(genre for genres in ignored for genre in genres)
+        for genre, count in counts.items():
+            self.ignored_genres.labels(genre).inc(count)
 
     def record_predictions(
         self, endpoint: str, model_id: str, ratings: np.ndarray, seconds: float

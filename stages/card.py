@@ -22,16 +22,11 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from imdb_rating.artifact import READABLE_CARD_MARKDOWN, READABLE_CARD_PAGE
-from stages.common import (
-    METRICS_DIR,
-    MODEL_CARD,
-    MODELS_DIR,
-    atomic_path,
-    load_params,
-    run_stage,
-    stage_params,
-)
-from stages.registry import log_model_card
+from registry.versions import log_model_card
+from workspace.commands import run_command
+from workspace.files import atomic_path
+from workspace.layout import METRICS_DIR, MODEL_CARD, MODELS_DIR
+from workspace.params import load_params, stage_params
 
 log = logging.getLogger("stages.card")
 
@@ -298,4 +293,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

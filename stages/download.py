@@ -25,15 +25,10 @@ import requests
 import urllib3
 from tqdm import tqdm
 
-from stages.common import (
-    RAW_DIR,
-    REPO_ROOT,
-    StageError,
-    run_stage,
-    sha256_file,
-    stage_params,
-    write_json,
-)
+from workspace.commands import CommandError, run_command
+from workspace.files import sha256_file, write_json
+from workspace.layout import RAW_DIR, REPO_ROOT
+from workspace.params import stage_params
 
 log = logging.getLogger("stages.download")
 
@@ -66,7 +61,7 @@ def is_url(source: str) -> bool:
 def check_files_param(files: list[str]) -> None:
     missing = [name for name in REQUIRED_FILES if name not in files]
     if missing:
-        raise StageError(f"params.yaml download.files must list {', '.join(missing)}")
+        raise CommandError(f"params.yaml download.files must list {', '.join(missing)}")
 
 
 def verify_gzip(path: Path) -> None:
@@ -76,7 +71,7 @@ def verify_gzip(path: Path) -> None:
             while stream.read(CHUNK_BYTES):
                 pass
     except (OSError, EOFError, zlib.error) as error:
-        raise StageError(f"{path.name}: corrupt gzip ({error})") from None
+        raise CommandError(f"{path.name}: corrupt gzip ({error})") from None
 
 
 def read_manifest(raw_dir: Path) -> dict[str, Any]:
@@ -108,7 +103,7 @@ def _stream_once(
             if response.status_code >= 500:
                 raise TransientError(f"HTTP {response.status_code}")
             if response.status_code != 200:
-                raise StageError(f"{url}: HTTP {response.status_code} {response.reason}")
+                raise CommandError(f"{url}: HTTP {response.status_code} {response.reason}")
             length = response.headers.get("Content-Length")
             with (
                 target.open("wb") as out,
@@ -162,7 +157,7 @@ def fetch_from_url(
             )
         except TransientError as error:
             if attempt == params.retries:
-                raise StageError(
+                raise CommandError(
                     f"{url}: {error} (gave up after {params.retries + 1} attempts)"
                 ) from None
             delay = params.backoff_seconds * 2**attempt
@@ -197,7 +192,7 @@ def download(params: DownloadParams, raw_dir: Path, repo_root: Path = REPO_ROOT)
     try:
         folder = None if is_url(params.source) else (repo_root / params.source).resolve()
         if folder is not None and not folder.is_dir():
-            raise StageError(f"download.source {params.source!r}: no such folder or URL")
+            raise CommandError(f"download.source {params.source!r}: no such folder or URL")
         entries: dict[str, Any] = {}
         for name in params.files:
             try:
@@ -207,7 +202,7 @@ def download(params: DownloadParams, raw_dir: Path, repo_root: Path = REPO_ROOT)
                     meta = fetch_from_url(params.source, name, staging, previous, raw_dir, params)
             except MissingFileError as missing:
                 if name in REQUIRED_FILES:
-                    raise StageError(f"{missing}: required file not found") from None
+                    raise CommandError(f"{missing}: required file not found") from None
                 log.info("%s not found: skipped (optional file)", missing)
                 continue
             path = staging / name
@@ -229,4 +224,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

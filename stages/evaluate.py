@@ -19,23 +19,22 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 
+from imdb_rating.accuracy import regression_metrics
 from imdb_rating.artifact import load_verified_model
 from imdb_rating.trees import flatten
-from stages.common import (
+from stages.featurize import FeaturizeParams, featurize
+from stages.train import TrainParams, fit
+from workspace.commands import run_command
+from workspace.files import atomic_path, write_json
+from workspace.layout import (
     FEATURES_DIR,
     METRICS_DIR,
     MODEL_CARD,
     MOVIES_FILE,
     PLOTS_DIR,
     SPARSE_MOVIES_FILE,
-    atomic_path,
-    regression_metrics,
-    run_stage,
-    stage_params,
-    write_json,
 )
-from stages.featurize import FeaturizeParams, featurize
-from stages.train import TrainParams, fit
+from workspace.params import stage_params
 
 log = logging.getLogger("stages.evaluate")
 
@@ -237,4 +236,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

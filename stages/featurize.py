@@ -31,9 +31,9 @@ import pandas as pd
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 
+from imdb_data.movies import as_columns
 from imdb_rating.drift import categorical_reference, monitored_inputs, numeric_reference
 from imdb_rating.features import (
-    CREW_ROLES,
     FeatureSpec,
     Learned,
     Similarity,
@@ -43,22 +43,14 @@ from imdb_rating.features import (
     linear_token_columns,
     title_words,
 )
-from stages.common import (
-    FEATURES_DIR,
-    MOVIES_FILE,
-    PARAMS_FILE,
-    SPARSE_MOVIES_FILE,
-    atomic_path,
-    check_keys,
-    hash_fraction,
-    run_stage,
-    stage_params,
-    write_json,
-)
+from imdb_rating.movie import CREW_ROLES
+from imdb_rating.splits import fold_ids
+from workspace.commands import run_command
+from workspace.files import atomic_path, write_json
+from workspace.layout import FEATURES_DIR, MOVIES_FILE, PARAMS_FILE, SPARSE_MOVIES_FILE
+from workspace.params import check_keys, stage_params
 
 log = logging.getLogger("stages.featurize")
-
-INPUT_COLUMNS = ("year", "runtime_minutes", "num_votes", "genres", "title", "original_title")
 
 
 @dataclass(frozen=True)
@@ -78,16 +70,9 @@ class FeaturizeParams:
 
     def __post_init__(self) -> None:
         names = [item.name for item in fields(Similarity)]
-        check_keys(self.crew_similarity, names, names, f"{PARAMS_FILE} featurize.crew_similarity")
-
-
-def split_mask(tconsts: Iterable[str], test_size: float, seed: int) -> np.ndarray:
-    """True for the test rows."""
-    return np.array([hash_fraction(t, seed, "test") < test_size for t in tconsts], dtype=bool)
-
-
-def fold_ids(tconsts: Iterable[str], folds: int, seed: int) -> np.ndarray:
-    return np.array([int(hash_fraction(t, seed, "fold") * folds) for t in tconsts])
+        check_keys(
+            self.crew_similarity, names, names, f"{PARAMS_FILE.name} featurize.crew_similarity"
+        )
 
 
 def target_table(
@@ -177,16 +162,6 @@ def spec_film_tables(
 def as_lists(table: dict[str, Any]) -> dict[str, list[Any]]:
     """A film table as JSON lists."""
     return {name: np.asarray(column).tolist() for name, column in table.items()}
-
-
-def as_columns(movies: pd.DataFrame) -> dict[str, list[Any]]:
-    """The frame as the plain columns `build_matrix` takes (lists, NaN runtime -> None)."""
-    columns = {name: movies[name].tolist() for name in (*INPUT_COLUMNS, "is_adult")}
-    columns["runtime_minutes"] = [None if np.isnan(v) else v for v in columns["runtime_minutes"]]
-    for name in ("genres", *CREW_ROLES):
-        if name in movies:
-            columns[name] = [list(values) for values in movies[name]]
-    return columns
 
 
 def select(columns: dict[str, list[Any]], rows: np.ndarray) -> dict[str, list[Any]]:
@@ -400,7 +375,7 @@ def out_of_fold_matrix(
 ) -> np.ndarray:
     """Encode each fold of the train split (`columns`: as_columns of it) with tables learned on
     the other folds."""
-    folds = fold_ids(train["tconst"], params.encoding_folds, params.seed)
+    folds = fold_ids(train["tconst"], params.encoding_folds, params.seed, "fold")
     matrix = np.empty((len(train), len(spec.feature_names)))
     targets = train["rating"].to_numpy()
     credits = {role: Credits.of(columns, role, targets, spec.genres) for role in spec.crew_roles}
@@ -435,7 +410,7 @@ def featurize(
     movies, if given). The split is the seeded hash of the tconst unless `is_test` says
     otherwise (evaluate's temporal holdout)."""
     if is_test is None:
-        is_test = split_mask(movies["tconst"], params.test_size, params.seed)
+        is_test = Split(params.seed, params.test_size).held_out(movies["tconst"])
     train, test = movies[~is_test].reset_index(drop=True), movies[is_test].reset_index(drop=True)
     if sparse_movies is None:
         sparse_movies = movies.iloc[:0]
@@ -468,4 +443,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

@@ -6,7 +6,7 @@
 - models/model.skops (skops, trusted types only) and models/model.json (the model card the
   service reads and verifies) are the serving artifact: the same bytes for the same inputs.
 - MLflow (MLFLOW_TRACKING_URI, default sqlite:///mlflow.db at the repo root) gets the run and
-  a registered version of the model; the gate against the champion is stages/registry.py's.
+  a registered version of the model; the gate against the champion is registry/versions.py's.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from threadpoolctl import threadpool_limits
 
+from imdb_rating.accuracy import regression_metrics
 from imdb_rating.artifact import (
     MODEL_CARD_SCHEMA_VERSION,
     TRUSTED_TYPES,
@@ -33,20 +34,12 @@ from imdb_rating.artifact import (
 from imdb_rating.drift import numeric_bins
 from imdb_rating.features import FeatureSpec, SpecError
 from imdb_rating.intervals import INTERVAL_FEATURE, half_widths
-from stages.common import (
-    FEATURES_DIR,
-    MODELS_DIR,
-    MOVIES_FILE,
-    StageError,
-    atomic_path,
-    hash_fraction,
-    regression_metrics,
-    run_stage,
-    sha256_file,
-    stage_params,
-    write_json,
-)
-from stages.registry import register
+from imdb_rating.splits import share_mask
+from registry.versions import register
+from workspace.commands import CommandError, run_command
+from workspace.files import atomic_path, sha256_file, write_json
+from workspace.layout import FEATURES_DIR, MODELS_DIR, MOVIES_FILE
+from workspace.params import stage_params
 
 log = logging.getLogger("stages.train")
 
@@ -67,7 +60,7 @@ class TrainParams:
 
     def hyperparameters(self) -> dict[str, Any]:
         if self.model not in ("hist_gradient_boosting", "random_forest"):
-            raise StageError(
+            raise CommandError(
                 f"train.model {self.model!r}: use hist_gradient_boosting or random_forest"
             )
         return getattr(self, self.model)
@@ -83,7 +76,7 @@ def make_model(params: TrainParams):
             **hyper, early_stopping=False, random_state=params.seed
         )
     except TypeError as error:  # a misspelled hyper-parameter
-        raise StageError(f"params.yaml train.{params.model}: {error}") from None
+        raise CommandError(f"params.yaml train.{params.model}: {error}") from None
 
 
 # HistGradientBoosting sums the gradients in one chunk per OpenMP thread, so a model's bytes
@@ -140,12 +133,7 @@ def interval_coverage(intervals, actual, predicted, log_votes) -> float:
 
 
 def fit(train: pd.DataFrame, test: pd.DataFrame, names: list[str], params: TrainParams):
-    calibration = np.array(
-        [
-            hash_fraction(t, params.seed, "calibration") < params.calibration_size
-            for t in train["tconst"]
-        ]
-    )
+    calibration = share_mask(train["tconst"], params.calibration_size, params.seed, "calibration")
     fit_rows, calibration_rows = train[~calibration], train[calibration]
     model = fit_model(params, fit_rows[names].to_numpy(), fit_rows["rating"].to_numpy())
     model = for_serving(model)
@@ -177,7 +165,7 @@ def main() -> None:
     try:
         spec = FeatureSpec.from_dict(spec_json)
     except SpecError as error:
-        raise StageError(f"{FEATURES_DIR / 'spec.json'}: {error}") from None
+        raise CommandError(f"{FEATURES_DIR / 'spec.json'}: {error}") from None
     train = pd.read_parquet(FEATURES_DIR / "train.parquet")
     test = pd.read_parquet(FEATURES_DIR / "test.parquet")
     names = spec.feature_names
@@ -237,4 +225,4 @@ def write_serving_artifact(folder: Path, payload: bytes, card: dict[str, Any]) -
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

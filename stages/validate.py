@@ -21,17 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from imdb_rating.accuracy import regression_metrics
 from imdb_rating.features import FeatureSpec
-from stages.common import (
-    FEATURES_DIR,
-    METRICS_DIR,
-    hash_fraction,
-    regression_metrics,
-    run_stage,
-    stage_params,
-    write_json,
-)
+from imdb_rating.splits import fold_ids
 from stages.train import TrainParams, fit_model
+from workspace.commands import run_command
+from workspace.files import write_json
+from workspace.layout import FEATURES_DIR, METRICS_DIR
+from workspace.params import stage_params
 
 log = logging.getLogger("stages.validate")
 
@@ -45,9 +42,7 @@ def cross_validate(
     train: pd.DataFrame, names: list[str], params: TrainParams, folds: int
 ) -> dict[str, Any]:
     """Mean (and spread) of the per-fold test metrics of the train stage's model."""
-    fold = np.array(
-        [int(hash_fraction(t, params.seed, "validation") * folds) for t in train.tconst]
-    )
+    fold = fold_ids(train["tconst"], folds, params.seed, "validation")
     features, ratings = train[names].to_numpy(), train["rating"].to_numpy()
     scores = []
     for held_out in (fold == k for k in range(folds)):
@@ -82,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +15,14 @@ import pytest
 
 from harness.loopback import GunicornService
 from imdb_rating.artifact import dump_model
-from stages.common import load_params
 from stages.featurize import FeaturizeParams, featurize
 from stages.train import TrainParams, fit, model_card, write_serving_artifact
+from workspace.layout import OFFICIAL_SAMPLE, REPO_ROOT
+from workspace.params import load_params
 
 # The team's shared servers (S3, PostgreSQL, MLflow) as fixtures.
 pytest_plugins = ["tests.servers"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-OFFICIAL_SAMPLE = REPO_ROOT.parent / "shared" / "imdb" / "official-sample"
 
 BASICS_HEADER = (
     "tconst\ttitleType\tprimaryTitle\toriginalTitle\tisAdult\tstartYear\tendYear\t"
@@ -138,12 +135,12 @@ def train_serving_artifact(
 ) -> Path:
     """A model card and artifact made by the pipeline's own featurize and train code."""
     # The project's own params; a small model and a larger calibration share keep it quick.
-    featurize_defaults = load_params("featurize", REPO_ROOT / "params.yaml")
+    featurize_defaults = load_params("featurize")
     featurize_params = FeaturizeParams(**featurize_defaults | (featurize_overrides or {}))
     train, test, spec = featurize(
         synthetic_movies() if movies is None else movies, featurize_params
     )
-    defaults = load_params("train", REPO_ROOT / "params.yaml")
+    defaults = load_params("train")
     params = TrainParams(
         **defaults
         | {

@@ -33,7 +33,8 @@ from pathlib import Path
 import pytest
 
 from harness.loopback import free_port
-from tests.conftest import REPO_ROOT, repo_files
+from tests.conftest import repo_files
+from workspace.layout import REPO_ROOT
 
 log = logging.getLogger(__name__)
 

@@ -1,20 +1,47 @@
-"""Prints the sha256 of a model card the pipeline's featurize and train code make from the test
-movies: `python -m tests.reproducibility_probe`. tests/test_reproducibility.py runs it under
-different BLAS kernels, CPU features and thread counts, as other machines would."""
+"""Prints hashes of what the pipeline's code makes, in a process of its own, for the tests that
+hold them equal across processes and machines:
+
+    python -m tests.reproducibility_probe archives  # sha256 of dump_model's bytes, two models
+    python -m tests.reproducibility_probe card      # sha256 of a model card made from the
+                                                    # test movies by featurize and train
+"""
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import tempfile
 from pathlib import Path
 
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+
+from imdb_rating.artifact import dump_model
 from tests.conftest import train_serving_artifact
 
 
-def main() -> None:
+def archives() -> None:
+    x = [[float(i % 7), float(i % 3)] for i in range(200)]
+    y = [float(i % 5) for i in range(200)]
+    for model in (
+        HistGradientBoostingRegressor(max_iter=5, random_state=0),
+        RandomForestRegressor(3, random_state=0),
+    ):
+        print(hashlib.sha256(dump_model(model.fit(x, y))).hexdigest())
+
+
+def card() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        card = train_serving_artifact(Path(folder))
-        print(hashlib.sha256(card.read_bytes()).hexdigest())
+        path = train_serving_artifact(Path(folder))
+        print(hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+PROBES = {"archives": archives, "card": card}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("probe", choices=sorted(PROBES))
+    PROBES[parser.parse_args().probe]()
 
 
 if __name__ == "__main__":

@@ -8,12 +8,10 @@ per test module)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -22,54 +20,12 @@ from typing import Any
 
 import pytest
 
-from harness.loopback import VENV_BIN, free_port, wait_for_http
+from harness.loopback import VENV_BIN, free_port
+from harness.processes import ServerProcess, log_tail
 
 BUCKET = "imdb-rating"
 MLFLOW_ARTIFACTS = f"s3://{BUCKET}/mlflow"
 MLFLOW_DATABASE = "mlflow"
-
-
-def log_tail(path: Path, chars: int = 4000) -> str:
-    text = path.read_text(errors="replace") if path.is_file() else "(no log)"
-    return f"--- {path.name} ---\n{text[-chars:]}"
-
-
-class LoggedProcess:
-    """A server in its own session (so its workers stop with it), its output in a log file."""
-
-    def __init__(self, command: list[str], log_path: Path, env: dict[str, str]) -> None:
-        self.command = command
-        self.log_path = log_path
-        self.env = env
-        self.process: subprocess.Popen | None = None
-
-    def start(self, ready_url: str, seconds: float) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            wait_for_http(ready_url, seconds=seconds, process=self.process)
-        except (TimeoutError, RuntimeError) as error:
-            self.stop()
-            raise RuntimeError(f"{error}\n{log_tail(self.log_path)}") from None
-
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):  # then it is killed below
-            self.process.wait(timeout=30)
-        # Whatever of the group outlived its leader (workers, job runners) goes too.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-        self.process = None
 
 
 class S3Server:
@@ -85,7 +41,7 @@ class S3Server:
         }
         port = self.url.rsplit(":", 1)[1]
         command = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", port]
-        self.server = LoggedProcess(command, workdir / "moto.log", dict(os.environ))
+        self.server = ServerProcess(command, workdir / "moto.log", dict(os.environ))
 
     def start(self) -> S3Server:
         self.server.start(self.url + "/moto-api/", seconds=60)
@@ -228,7 +184,7 @@ class MlflowServer:
         }
         command = [str(VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1",
                    "--port", str(self.port), "--workers", "1"]  # fmt: skip
-        self.server = LoggedProcess(command, workdir / "mlflow.log", env)
+        self.server = ServerProcess(command, workdir / "mlflow.log", env)
 
     def start(self) -> MlflowServer:
         # The first start creates and migrates the schema: tens of seconds on a busy machine.

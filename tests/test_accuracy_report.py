@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from harness.loopback import GunicornService, http_json
-from service.prediction_log import LOG_NAME, log_files, read_records
+from imdb_rating.prediction_records import LOG_NAME, log_files, read_records
 from tests.conftest import RATINGS_HEADER, synthetic_movies, write_dump, write_tsv_gz
 from tests.test_download import ScriptedServer
 from tools.accuracy_report import FAILED, main

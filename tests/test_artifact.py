@@ -22,7 +22,7 @@ from imdb_rating.artifact import (
     load_verified_model,
     model_id,
 )
-from tests.conftest import REPO_ROOT
+from workspace.layout import REPO_ROOT
 
 
 def write_pair(folder: Path, payload: bytes, **card_changes) -> Path:
@@ -84,22 +84,11 @@ def test_types_outside_the_trusted_list_are_refused(tmp_path: Path) -> None:
         load_verified_model(write_pair(tmp_path, payload))
 
 
-DUMP_IN_A_NEW_PROCESS = """
-import hashlib, sys
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
-from imdb_rating.artifact import dump_model
-x, y = [[float(i % 7), float(i % 3)] for i in range(200)], [float(i % 5) for i in range(200)]
-for model in (HistGradientBoostingRegressor(max_iter=5, random_state=0),
-              RandomForestRegressor(3, random_state=0)):
-    print(hashlib.sha256(dump_model(model.fit(x, y))).hexdigest())
-"""
-
-
 def test_the_same_model_gives_the_same_bytes_in_every_process() -> None:
     """skops names arrays after memory addresses and stamps the time: neither may leak in."""
     digests = [
         subprocess.run(
-            [sys.executable, "-c", DUMP_IN_A_NEW_PROCESS],
+            [sys.executable, "-m", "tests.reproducibility_probe", "archives"],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,

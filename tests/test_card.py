@@ -11,7 +11,7 @@ import pytest
 from service.app import create_app
 from service.config import ServiceConfig
 from stages.card import EMBEDDED_SAMPLE, render, to_html
-from tests.conftest import REPO_ROOT
+from workspace.layout import REPO_ROOT
 
 CLEAN = {
     "title_types": ["movie"],

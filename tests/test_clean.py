@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from stages.clean import DROP_REASONS, CleanParams, clean
-from stages.common import StageError
 from tests.conftest import write_dump, write_tsv_gz
+from workspace.commands import CommandError
 
 PARAMS = CleanParams(
     title_types=["movie"],
@@ -157,14 +157,14 @@ def test_without_crew_file_there_are_no_crew_columns(tmp_path: Path) -> None:
 def test_missing_column_is_named_with_its_file(tmp_path: Path) -> None:
     raw_dir = write_dump(tmp_path / "raw", BASICS, RATINGS)
     write_tsv_gz(raw_dir / "title.ratings.tsv.gz", "tconst\taverageRating", ["tt0000001\t7.5"])
-    with pytest.raises(StageError, match=r"title\.ratings\.tsv\.gz: missing column numVotes"):
+    with pytest.raises(CommandError, match=r"title\.ratings\.tsv\.gz: missing column numVotes"):
         clean(raw_dir, PARAMS)
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
     raw_dir = write_dump(tmp_path / "raw", BASICS, RATINGS)
     (raw_dir / "title.ratings.tsv.gz").unlink()
-    with pytest.raises(StageError, match=r"title\.ratings\.tsv\.gz: file not found"):
+    with pytest.raises(CommandError, match=r"title\.ratings\.tsv\.gz: file not found"):
         clean(raw_dir, PARAMS)
 
 
@@ -179,14 +179,14 @@ def test_a_few_malformed_lines_are_dropped_and_counted(tmp_path: Path) -> None:
 def test_garbage_beyond_tolerance_fails_naming_file_and_line(tmp_path: Path) -> None:
     rows = [*BASICS[:2], "this is not a tsv row", *BASICS[2:]]
     raw_dir = write_dump(tmp_path / "raw", rows, RATINGS)
-    with pytest.raises(StageError, match=r"title\.basics\.tsv\.gz: 1 of 15 lines .* at line 4"):
+    with pytest.raises(CommandError, match=r"title\.basics\.tsv\.gz: 1 of 15 lines .* at line 4"):
         clean(raw_dir, PARAMS)
 
 
 def test_a_corrupt_gzip_is_reported_by_file_name(raw_dir: Path) -> None:
     path = raw_dir / "title.basics.tsv.gz"
     path.write_bytes(path.read_bytes()[:-20])
-    with pytest.raises(StageError, match=r"title\.basics\.tsv\.gz"):
+    with pytest.raises(CommandError, match=r"title\.basics\.tsv\.gz"):
         clean(raw_dir, PARAMS)
 
 

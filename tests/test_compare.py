@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+from harness.loopback import VENV_BIN
 
-VENV_BIN = str(Path(sys.executable).parent)
+pytestmark = pytest.mark.slow
 
 
 def run(repo: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,6 @@ import json
 import re
 import shlex
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,8 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.loopback import http_json, http_request, scrape_metrics
-from tests.conftest import REPO_ROOT
+from harness.loopback import VENV_BIN, http_json, http_request, scrape_metrics
 from tests.containers import (
     Container,
     Podman,
@@ -25,8 +23,8 @@ from tests.containers import (
     compose_run_options,
     error_lines,
 )
+from workspace.layout import REPO_ROOT
 
-VENV_BIN = Path(sys.executable).parent
 COMPOSE = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
 
 
@@ -157,6 +155,8 @@ def test_the_image_holds_only_the_locked_service_runtime() -> None:
     assert copied == {
         "imdb_rating/",
         "service/",
+        "workspace/__init__.py",
+        "workspace/layout.py",
         "models/model.skops",
         "models/model.json",
         "models/model_card.html",

@@ -24,8 +24,8 @@ import yaml
 
 from harness.loopback import free_port
 from stages import download
-from stages.common import StageError
 from tests.conftest import write_dump
+from workspace.commands import CommandError
 
 BASICS = "title.basics.tsv.gz"
 RATINGS = "title.ratings.tsv.gz"
@@ -71,7 +71,7 @@ def leftovers(raw_dir: Path) -> list[str]:
     return sorted(p.name for p in raw_dir.parent.iterdir() if p.name.startswith(f".{raw_dir.name}"))
 
 
-def assert_one_line(error: pytest.ExceptionInfo[StageError]) -> str:
+def assert_one_line(error: pytest.ExceptionInfo[CommandError]) -> str:
     message = str(error.value)
     assert message
     assert "\n" not in message
@@ -242,7 +242,7 @@ def test_folder_source_missing_required_file_fails_naming_its_path(
 ) -> None:
     (dump / missing).unlink()
 
-    with pytest.raises(StageError) as error:
+    with pytest.raises(CommandError) as error:
         download.download(make_params(dump), raw_dir, repo_root=dump.parent)
 
     message = assert_one_line(error)
@@ -257,7 +257,7 @@ def test_files_param_must_list_every_required_file(
 ) -> None:
     files = [name for name in ALL_FILES if name != omitted]
 
-    with pytest.raises(StageError) as error:
+    with pytest.raises(CommandError) as error:
         download.download(make_params(dump, files=files), raw_dir, repo_root=dump.parent)
 
     assert omitted in assert_one_line(error)
@@ -271,7 +271,7 @@ def test_folder_source_truncated_gzip_fails_naming_the_file(
     data = (source / RATINGS).read_bytes()
     (source / RATINGS).write_bytes(data[: len(data) // 2])
 
-    with pytest.raises(StageError) as error:
+    with pytest.raises(CommandError) as error:
         download.download(make_params(source), raw_dir, repo_root=tmp_path)
 
     message = assert_one_line(error)
@@ -346,7 +346,7 @@ def test_persistent_5xx_fails_naming_url_and_attempts(
 ) -> None:
     server.script(BASICS, Reply(status=503))
 
-    with pytest.raises(StageError) as error:
+    with pytest.raises(CommandError) as error:
         download.download(make_params(server.url, retries=2), raw_dir, repo_root=raw_dir.parent)
 
     message = assert_one_line(error)
@@ -361,7 +361,7 @@ def test_404_on_required_file_fails(
 ) -> None:
     server.serve_file(BASICS, upstream[BASICS])  # ratings is left unscripted: 404
 
-    with pytest.raises(StageError) as error:
+    with pytest.raises(CommandError) as error:
         download.download(make_params(server.url), raw_dir, repo_root=raw_dir.parent)
 
     message = assert_one_line(error)
@@ -390,7 +390,7 @@ def test_truncated_gzip_served_in_full_fails_naming_the_file(
     server.serve_file(BASICS, upstream[BASICS])
     server.serve_file(RATINGS, upstream[RATINGS][:-10])  # valid HTTP, gzip trailer cut off
 
-    with pytest.raises(StageError) as error:
+    with pytest.raises(CommandError) as error:
         download.download(make_params(server.url), raw_dir, repo_root=raw_dir.parent)
 
     message = assert_one_line(error)
@@ -435,7 +435,7 @@ def test_connection_that_always_drops_fails_after_retries(
     body = upstream[BASICS]
     server.script(BASICS, Reply(body=body, drop_after=len(body) // 2))
 
-    with pytest.raises(StageError) as error:
+    with pytest.raises(CommandError) as error:
         download.download(make_params(server.url, retries=1), raw_dir, repo_root=raw_dir.parent)
 
     message = assert_one_line(error)
@@ -450,7 +450,7 @@ def test_unreachable_server_fails_quickly_with_one_line(
     url = f"http://127.0.0.1:{free_port()}/"
     started = time.monotonic()
 
-    with pytest.raises(StageError) as error:
+    with pytest.raises(CommandError) as error:
         download.download(make_params(url, retries=1), raw_dir, repo_root=raw_dir.parent)
 
     assert time.monotonic() - started < 5  # refused at once; only the tiny backoff waits

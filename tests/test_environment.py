@@ -3,16 +3,19 @@ install from, that still satisfy setup.cfg's ranges, and a vulnerability gate on
 
 from __future__ import annotations
 
+import ast
 import configparser
-from importlib.metadata import PackageNotFoundError, version
+import sys
+from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import repo_files
 from tools.audit import Finding, parse
+from workspace.layout import REPO_ROOT
 
 DEV_LOCK = REPO_ROOT / "requirements" / "dev.txt"
 SERVICE_LOCK = REPO_ROOT / "requirements" / "service.txt"
@@ -105,3 +108,42 @@ def test_the_audit_fails_when_a_package_could_not_be_audited() -> None:
     assert report.exit_status == 2 and report.not_audited == [
         "requests: Dependency not found on PyPI"
     ]
+
+
+def third_party_imports() -> dict[str, set[str]]:
+    """Top-level modules imported by the project's Python files (not the standard library's,
+    nor the project's own packages) -> the files importing them."""
+    local = {path.parent.name for path in REPO_ROOT.glob("*/__init__.py")}
+    imported: dict[str, set[str]] = {}
+    for name in repo_files():
+        if not name.endswith(".py"):
+            continue
+        tree = ast.parse((REPO_ROOT / name).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                top = module.partition(".")[0]
+                if top not in sys.stdlib_module_names and top not in local:
+                    imported.setdefault(top, set()).add(name)
+    return imported
+
+
+def test_every_third_party_import_is_declared_in_setup_cfg() -> None:
+    """A package that arrives only as another's dependency can vanish with that one's update."""
+    declared = {
+        canonicalize_name(requirement.name)
+        for requirements in setup_cfg_requirements().values()
+        for requirement in requirements
+    }
+    distributions = packages_distributions()
+    undeclared = {
+        module: sorted(files)
+        for module, files in third_party_imports().items()
+        if not {canonicalize_name(d) for d in distributions.get(module, [module])} & declared
+    }
+    assert not undeclared, f"imported but not declared in setup.cfg: {undeclared}"

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.common import load_params
 from stages.evaluate import (
     EvaluateParams,
     plot_sample,
@@ -18,7 +17,8 @@ from stages.evaluate import (
 )
 from stages.featurize import FeaturizeParams
 from stages.train import TrainParams
-from tests.conftest import REPO_ROOT, synthetic_movies
+from tests.conftest import synthetic_movies
+from workspace.params import load_params
 
 
 @pytest.mark.parametrize(
@@ -74,9 +74,9 @@ def test_the_temporal_holdout_tests_only_movies_newer_than_all_it_trained_on() -
         importance_repeats=1,
         temporal_test_share=0.2,
     )
-    train = load_params("train", REPO_ROOT / "params.yaml")
+    train = load_params("train")
     train_params = TrainParams(**train | {"hist_gradient_boosting": {"max_iter": 30}})
-    featurize_params = FeaturizeParams(**load_params("featurize", REPO_ROOT / "params.yaml"))
+    featurize_params = FeaturizeParams(**load_params("featurize"))
     sparse = synthetic_movies(400, seed=1).assign(num_votes=20)
     sparse["tconst"] = [f"tt9{i:06d}" for i in range(400)]
     metrics, by_year = temporal_holdout(movies, sparse, params, featurize_params, train_params)

@@ -297,9 +297,13 @@ def test_the_linear_score_is_the_intercept_plus_the_weights_of_the_movies_tokens
     assert row["sparse_linear_score"] == pytest.approx(5.0 - 0.5 + 0.25)
 
 
-def test_unknown_genres_are_ignored_by_the_matrix() -> None:
-    row = encode_one(make_spec(), year=1950, num_votes=10, genres=["Western"])
-    assert row["genre_Comedy"] == row["genre_Drama"] == 0 and row["genre_count"] == 1
+def test_a_genre_the_model_never_learned_has_no_effect_not_even_on_the_count() -> None:
+    spec = make_spec()
+    alone = encode_one(spec, year=1950, num_votes=10, genres=["Drama"])
+    with_western = encode_one(spec, year=1950, num_votes=10, genres=["Western", "Drama"])
+    assert with_western == pytest.approx(alone, nan_ok=True)
+    row = encode_one(spec, year=1950, num_votes=10, genres=["Western"])
+    assert row["genre_Comedy"] == row["genre_Drama"] == 0 and row["genre_count"] == 0
 
 
 def test_without_crew_roles_there_are_no_crew_features() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,19 +14,18 @@ import pytest
 import yaml
 from scipy import sparse
 
-from imdb_rating.features import build_matrix
+from imdb_data.movies import as_columns
+from imdb_rating.features import Split, build_matrix
 from stages.featurize import (
     Credits,
     FeaturizeParams,
     TokenCounts,
-    as_columns,
     as_lists,
     featurize,
     fit_linear_score,
     ridge_regression,
-    split_mask,
 )
-from tests.conftest import REPO_ROOT, synthetic_movies
+from tests.conftest import synthetic_movies
 
 GENRES = ["Comedy", "Drama"]
 PARAMS = FeaturizeParams(
@@ -47,16 +45,17 @@ PARAMS = FeaturizeParams(
 
 def test_split_is_deterministic_and_sized_by_params() -> None:
     tconsts = [f"tt{i:07d}" for i in range(5000)]
-    first, again = split_mask(tconsts, 0.2, 42), split_mask(tconsts, 0.2, 42)
+    first, again = Split(42, 0.2).held_out(tconsts), Split(42, 0.2).held_out(tconsts)
     np.testing.assert_array_equal(first, again)
     assert 0.18 < first.mean() < 0.22
-    assert not np.array_equal(first, split_mask(tconsts, 0.2, 7))  # the seed matters
+    assert not np.array_equal(first, Split(7, 0.2).held_out(tconsts))  # the seed matters
 
 
 def test_a_movie_keeps_its_side_when_the_dump_grows() -> None:
     old = [f"tt{i:07d}" for i in range(1000)]
     grown = [*old, *(f"tt{i:07d}" for i in range(5000, 6000))]
-    np.testing.assert_array_equal(split_mask(old, 0.2, 42), split_mask(grown, 0.2, 42)[:1000])
+    split = Split(42, 0.2)
+    np.testing.assert_array_equal(split.held_out(old), split.held_out(grown)[:1000])
 
 
 def test_spec_describes_the_matrix_and_every_monitored_input() -> None:
@@ -170,16 +169,15 @@ def test_a_crew_role_nobody_is_credited_for_is_left_out() -> None:
     ],
 )
 def test_a_misspelled_param_is_one_line_not_a_traceback(
-    tmp_path: Path, stage: str, change: dict, message: str
+    repo_copy: Path, stage: str, change: dict, message: str
 ) -> None:
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
     section = {key: value for key, value in params[stage].items() if key not in change}
     params[stage] = section | {key: value for key, value in change.items() if value is not None}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))  # the stage reads ./params.yaml
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params))
     result = subprocess.run(
         [sys.executable, "-m", f"stages.{stage}"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        cwd=repo_copy,
         capture_output=True,
         text=True,
         check=False,

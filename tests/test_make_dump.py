@@ -18,11 +18,10 @@ import pyarrow.csv as pv
 import pytest
 
 from stages.clean import CleanParams, clean
-from stages.common import load_params
-from tests.conftest import BASICS_HEADER, CREW_HEADER, RATINGS_HEADER, REPO_ROOT
+from tests.conftest import BASICS_HEADER, CREW_HEADER, RATINGS_HEADER
+from workspace.layout import REPO_ROOT
+from workspace.params import load_params
 
-MAKE_DUMP = REPO_ROOT / "bench" / "make_dump.py"
-CHECK_DUMP = REPO_ROOT / "bench" / "check_dump.py"
 SCALE = 0.001
 TITLES = 11_900
 HEADERS = {
@@ -33,14 +32,14 @@ HEADERS = {
 
 
 def make_dump(folder: Path, seed: int = 0) -> Path:
-    command = [sys.executable, str(MAKE_DUMP), str(folder), "--scale", str(SCALE)]
-    subprocess.run([*command, "--seed", str(seed)], check=True, capture_output=True)
+    command = [sys.executable, "-m", "bench.make_dump", str(folder), "--scale", str(SCALE)]
+    subprocess.run([*command, "--seed", str(seed)], check=True, capture_output=True, cwd=REPO_ROOT)
     return folder
 
 
 def check_dump(folder: Path, official: Path) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(CHECK_DUMP), str(folder), "--official", str(official)]
-    return subprocess.run(command, capture_output=True, text=True)
+    command = [sys.executable, "-m", "bench.check_dump", str(folder), "--official", str(official)]
+    return subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
 
 
 def read_like_the_pipeline(path: Path) -> tuple[pa.Table, list[str]]:
@@ -117,7 +116,7 @@ def test_titles_carry_the_characters_of_real_ones(dump: Path) -> None:
 
 
 def test_the_clean_stage_keeps_movies_and_finds_no_malformed_line(dump: Path) -> None:
-    params = CleanParams(**load_params("clean", REPO_ROOT / "params.yaml"))  # the pipeline's
+    params = CleanParams(**load_params("clean"))  # the pipeline's
     movies, _, quality = clean(dump, params)
 
     assert quality["rows_read"] == TITLES
@@ -162,8 +161,8 @@ def test_the_check_says_when_the_official_sample_is_absent(dump: Path, tmp_path:
 
 
 def test_a_scale_of_zero_is_refused(tmp_path: Path) -> None:
-    command = [sys.executable, str(MAKE_DUMP), str(tmp_path / "dump"), "--scale", "0"]
-    result = subprocess.run(command, capture_output=True, text=True)
+    command = [sys.executable, "-m", "bench.make_dump", str(tmp_path / "dump"), "--scale", "0"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
 
     assert result.returncode == 2
     assert "--scale must be in (0, 2]" in result.stderr

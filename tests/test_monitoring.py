@@ -27,8 +27,9 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.loopback import GunicornService, free_port, http_json, http_request, wait_for_http
-from tests.conftest import REPO_ROOT
+from harness.loopback import GunicornService, free_port, http_json, http_request
+from harness.processes import wait_for_http
+from workspace.layout import REPO_ROOT
 
 MONITORING = REPO_ROOT / "monitoring"
 PROMETHEUS_CONFIG = MONITORING / "prometheus" / "prometheus.yml"

@@ -6,18 +6,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from harness.loopback import VENV_BIN
 from imdb_rating.artifact import load_verified_model
-from tests.conftest import REPO_ROOT
+from workspace.layout import REPO_ROOT
 
 pytestmark = pytest.mark.slow
-
-VENV_BIN = str(Path(sys.executable).parent)
 
 
 def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,12 +13,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from imdb_rating.prediction_records import LOG_NAME, log_files, read_records
 from service import prediction_log
 from service.app import create_app
 from service.config import ConfigError, ServiceConfig
-from service.prediction_log import LOG_NAME, PredictionLog, log_files, read_records
-from tests.conftest import REPO_ROOT
+from service.prediction_log import PredictionLog
 from tests.test_service import MOVIE, metric
+from workspace.layout import REPO_ROOT
 
 
 def movie(index: int) -> dict:

@@ -12,13 +12,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.loopback import GunicornService, http_json, http_request, mlflow_scoring_server
+from harness.loopback import (
+    VENV_BIN,
+    GunicornService,
+    http_json,
+    http_request,
+    mlflow_scoring_server,
+)
+from imdb_data.movies import as_columns
+from imdb_rating.accuracy import regression_metrics
 from imdb_rating.predictor import Predictor
-from stages.common import StageError, regression_metrics, run_stage
-from stages.featurize import as_columns
-from stages.registry import CHALLENGER, CHAMPION, compare, held_out_by, promote, register
-from tests.conftest import VENV_BIN, model_id_of, synthetic_movies, train_serving_artifact
+from registry.versions import CHALLENGER, CHAMPION, compare, promote, register
+from tests.conftest import model_id_of, synthetic_movies, train_serving_artifact
 from tools import promote as promote_tool
+from workspace.commands import CommandError, run_command
 
 NAME = "imdb-rating"
 
@@ -26,7 +33,7 @@ NAME = "imdb-rating"
 def own_test_movies(card_path: Path, movies: pd.DataFrame) -> pd.DataFrame:
     """The raw movies of the model's own test split (its split is a hash of the tconst)."""
     spec = Predictor(card_path).spec
-    return movies[held_out_by(spec, movies["tconst"])].reset_index(drop=True)
+    return movies[spec.split.held_out(movies["tconst"])].reset_index(drop=True)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +76,7 @@ def test_models_are_compared_only_on_rows_neither_trained_on(model_a, model_b, d
     test_b = own_test_movies(model_b, dataset_b)
     result = compare(challenger, champion, test_b, min_rows=50)
 
-    shared = test_b[held_out_by(champion.spec, test_b["tconst"])]
+    shared = test_b[champion.spec.split.held_out(test_b["tconst"])]
     assert 50 <= result.rows == len(shared) < len(test_b)  # another split seed: a subset
     assert result.champion_rmse == rmse(champion, shared)
     assert result.challenger_rmse == rmse(challenger, shared)
@@ -118,7 +125,7 @@ def test_dataset_b_is_judged_on_its_own_test_rows_and_champion_never_moves_by_it
     second = register(model_b.parent, test_b, {"model": "b"}, 50)
 
     logged = client.get_run(second["run_id"])
-    shared = test_b[held_out_by(Predictor(model_a).spec, test_b["tconst"])]
+    shared = test_b[Predictor(model_a).spec.split.held_out(test_b["tconst"])]
     assert logged.data.metrics["gate_rows"] == len(shared) < len(test_b)
     assert logged.data.metrics["gate_champion_rmse"] == rmse(Predictor(model_a), shared)
     assert logged.data.metrics["gate_challenger_rmse"] == rmse(Predictor(model_b), shared)
@@ -143,11 +150,11 @@ def test_promote_moves_champion_only_to_the_pinned_model(
 
     a = register(model_a.parent, own_test_movies(model_a, dataset_a), {"model": "a"}, 50)
     b = register(model_b.parent, own_test_movies(model_b, dataset_b), {"model": "b"}, 50)
-    with pytest.raises(StageError, match=f"refusing to promote {NAME} version {a['version']}"):
+    with pytest.raises(CommandError, match=f"refusing to promote {NAME} version {a['version']}"):
         promote(NAME, model_b, version=a["version"])
     assert promote(NAME, model_b).endswith(f"(model {model_id_of(model_b)}) is now champion")
     assert alias(mlflow.MlflowClient(), CHAMPION) == b["version"]
-    with pytest.raises(StageError, match=r"no version of imdb-rating .* has model_id"):
+    with pytest.raises(CommandError, match=r"no version of imdb-rating .* has model_id"):
         promote(NAME, train_serving_artifact(Path("other"), synthetic_movies(500, seed=9)))
 
 
@@ -162,7 +169,7 @@ def test_make_promote_refuses_a_workspace_model_that_is_not_the_pinned_one(
     monkeypatch.setattr(promote_tool, "REPO_ROOT", tmp_path)
 
     with pytest.raises(SystemExit) as exit_status:
-        run_stage(lambda: promote_tool.main([]))
+        run_command(lambda: promote_tool.main([]))
     assert exit_status.value.code == 1
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1
@@ -217,7 +224,7 @@ def test_the_registered_model_answers_as_the_service_does(
             {"Content-Type": "application/json"},
         )
     assert 400 <= status < 500, body
-    assert b"num_votes must be a whole number" in body
+    assert b"movie 0: num_votes: not in 0..100000000" in body
     assert len(served) == len(registered) == 100
     for service_answer, mlflow_answer in zip(served, registered, strict=True):
         interval = service_answer["interval"]

@@ -1,5 +1,5 @@
-"""Reliability drills (bench/reliability.py) at test size: real Gunicorn on 127.0.0.1, bounded
-request counts and durations. The full-size run is `python bench/reliability.py`."""
+"""Reliability drills (harness/drills.py) at test size: real Gunicorn on 127.0.0.1, bounded
+request counts and durations. The full-size run is `python -m bench.reliability`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.reliability import graceful_shutdown, hostile_inputs, load, rollout, worker_crash
+from harness.drills import graceful_shutdown, hostile_inputs, load, rollout, worker_crash
 from harness.loopback import GunicornService
 from tests.conftest import synthetic_movies, train_serving_artifact
 

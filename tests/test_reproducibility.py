@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO_ROOT
+from workspace.layout import REPO_ROOT
 
 MACHINES = {
     "as is": {},
@@ -26,7 +26,7 @@ MACHINES = {
 
 def card_hash(environment: dict[str, str]) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.reproducibility_probe"],
+        [sys.executable, "-m", "tests.reproducibility_probe", "card"],
         cwd=REPO_ROOT,
         env={**os.environ, **environment},
         capture_output=True,

@@ -17,9 +17,12 @@ import pytest
 
 from service.app import create_app
 from service.config import ServiceConfig
-from stages.common import run_stage
-from tests.conftest import REPO_ROOT, synthetic_movies, write_dump
+from stages.clean import CleanParams, clean
+from tests.conftest import synthetic_movies, train_serving_artifact, write_dump
 from tools.score import main
+from workspace.commands import run_command
+from workspace.layout import REPO_ROOT, SAMPLE_DIR
+from workspace.params import stage_params
 
 FIELDS = (
     "year",
@@ -67,6 +70,10 @@ def service_answers(client, movies: list[dict]) -> pd.DataFrame:
             "interval_high": [p["interval"]["high"] for p in body["predictions"]],
             "coverage": [p["interval"]["coverage"] for p in body["predictions"]],
             "model_id": body["model_id"],
+            "ignored_genres": pd.Series(
+                [",".join(p.get("ignored_genres", [])) or None for p in body["predictions"]],
+                dtype="str",
+            ),
         }
     )
 
@@ -89,7 +96,7 @@ def write_input(movies: pd.DataFrame, path: Path) -> Path:
 def score(capsys, *argv: object) -> tuple[int, str, str]:
     """The CLI in this process (as `python -m tools.score` runs it): status, stdout, stderr."""
     try:
-        run_stage(lambda: main([str(arg) for arg in argv]))
+        run_command(lambda: main([str(arg) for arg in argv]))
         status = 0
     except SystemExit as exit_:
         status = exit_.code
@@ -145,7 +152,7 @@ def test_csv_output_holds_the_same_predictions(
     source = write_input(movies, tmp_path / "movies.parquet")
     for output in ("out.parquet", "out.csv"):
         assert score(capsys, source, "-o", tmp_path / output, "--model", model_card_path)[0] == 0
-    as_csv = pd.read_csv(tmp_path / "out.csv")
+    as_csv = pd.read_csv(tmp_path / "out.csv", dtype={"ignored_genres": "str"})
     pd.testing.assert_frame_equal(as_csv, pq.read_table(tmp_path / "out.parquet").to_pandas())
 
 
@@ -184,19 +191,20 @@ def test_an_official_layout_folder_scores_its_movies_and_skips_other_titles(
     )
     assert status == 0
     # Skipped by the clean stage's filters: 2 other title types, 1 adult, 1 before 1900.
-    assert counts(out) == {"read": 8, "scored": 2, "rejected": 2, "skipped": 4}
+    assert counts(out) == {"read": 8, "scored": 3, "rejected": 1, "skipped": 4}
     assert "title_type 2" in out and "adult 1" in out and "year_out_of_range 1" in out
+    assert "genres the model never learned, ignored: Western 1" in out
     errors = {row["id"]: row["reason"] for row in read_errors(tmp_path / "out.errors.csv")}
-    assert errors == {
-        "tt0000004": "num_votes: missing",
-        "tt0000005": "genres: unknown genre 'Western'",
-    }
+    assert errors == {"tt0000004": "num_votes: missing"}
     scored = pq.read_table(tmp_path / "out.parquet").to_pandas()
-    assert scored["tconst"].tolist() == ["tt0000001", "tt0000006"]
+    assert scored["tconst"].tolist() == ["tt0000001", "tt0000005", "tt0000006"]
     movies = [
         {"year": 1999, "num_votes": 2500, "runtime_minutes": 120, "genres": ["Drama", "Horror"],
          "title": "Film number 1", "original_title": "Film number 1", "is_adult": False,
          "directors": ["nm0000007"], "writers": ["nm0001007", "nm0001008"]},
+        {"year": 2005, "num_votes": 300, "runtime_minutes": 95, "genres": ["Western"],
+         "title": "Odd genre", "original_title": "Odd genre", "is_adult": False,
+         "directors": ["nm0000009"]},
         {"year": 1950, "num_votes": 40, "title": "No crew row", "original_title": "No crew row"},
     ]  # fmt: skip
     expected = service_answers(client, movies)
@@ -229,22 +237,25 @@ def test_the_official_sample_is_scored_and_accounted_for(
 
 # --- rejected rows ------------------------------------------------------------------------------
 
-GOOD = "tt1,1999,2500,120,Drama,A film,,false,nm0000007,nm0001007"
+GOOD = "tt0000001,1999,2500,120,Drama,A film,,false,nm0000007,nm0001007"
 BAD_CSV = {
-    "tt2,abc,2500,120,Drama,A film,,0,,": "year: not an integer",
-    "tt3,1800,2500,120,Drama,A film,,0,,": "year: not in 1870..2100",
-    "tt4,1999,,120,Drama,A film,,0,,": "num_votes: missing",
-    "tt5,1999,-1,120,Drama,A film,,0,,": "num_votes: not in 0..100000000",
-    "tt6,1999,10,0,Drama,A film,,0,,": "runtime_minutes: not in 1..1000",
-    "tt7,1999,10,long,Drama,A film,,0,,": "runtime_minutes: not a number",
-    "tt8,1999,10,,Drama,Drama,A film,,0,,": "11 fields, expected 10",  # a line too long
-    "tt9,1999,10,,Western,A film,,0,,": "genres: unknown genre 'Western'",
-    '"tt10",1999,10,,"Drama,Drama",A film,,0,,': "genres: repeated items",
-    "tt11,1999,10,,Drama," + "x" * 501 + ",,0,,": "title: longer than 500 characters",
-    "tt12,1999,10,,Drama,A film,,maybe,,": "is_adult: not a boolean (0, 1, true or false)",
-    "tt13,1999,10,,Drama,A film,,0,xx7,": "directors: not an IMDb name id 'xx7'",
-    "tt14,1999.5,10,,Drama,A film,,0,,": "year: not an integer",
-    "tt15,3000,-5,,Drama,A film,,0,,": "year: not in 1870..2100; num_votes: not in 0..100000000",
+    "tt0000002,abc,2500,120,Drama,A film,,0,,": "year: not an integer",
+    "tt0000003,1800,2500,120,Drama,A film,,0,,": "year: not in 1870..2100",
+    "tt0000004,1999,,120,Drama,A film,,0,,": "num_votes: missing",
+    "tt0000005,1999,-1,120,Drama,A film,,0,,": "num_votes: not in 0..100000000",
+    "tt0000006,1999,10,0,Drama,A film,,0,,": "runtime_minutes: not in 1..1000",
+    "tt0000007,1999,10,long,Drama,A film,,0,,": "runtime_minutes: not a number",
+    "tt0000008,1999,10,,Drama,Drama,A film,,0,,": "11 fields, expected 10",  # a line too long
+    "tt0000009,1999,10,,Westerns,A film,,0,,": "genres: not an IMDb genre 'Westerns'",
+    '"tt0000010",1999,10,,"Drama,Drama",A film,,0,,': "genres: repeated items",
+    "tt0000011,1999,10,,Drama," + "x" * 501 + ",,0,,": "title: longer than 500 characters",
+    "tt0000012,1999,10,,Drama,A film,,maybe,,": "is_adult: not a boolean (0, 1, true or false)",
+    "tt0000013,1999,10,,Drama,A film,,0,xx7,": "directors: not an IMDb name id 'xx7'",
+    "tt0000014,1999.5,10,,Drama,A film,,0,,": "year: not an integer",
+    "tt0000015,3000,-5,,Drama,A film,,0,,": (
+        "year: not in 1870..2100; num_votes: not in 0..100000000"
+    ),
+    "tt16,1999,10,,Drama,A film,,0,,": "tconst: not an IMDb title id 'tt16'",
 }
 
 
@@ -255,7 +266,7 @@ def test_invalid_rows_land_in_the_error_file_with_reasons_and_counts_add_up(
     header += "directors,writers"
     lines = [GOOD]
     for bad in BAD_CSV:
-        lines += [bad, GOOD.replace("tt1,", f"ok{len(lines) + 2},")]  # its row number
+        lines += [bad, GOOD.replace("tt0000001,", f"tt{len(lines) + 2:07d},")]  # its row number
     source = tmp_path / "movies.csv"
     source.write_text("\n".join([header, *lines]) + "\n")
     output = tmp_path / "out.parquet"
@@ -279,7 +290,8 @@ def test_invalid_rows_land_in_the_error_file_with_reasons_and_counts_add_up(
         bad.split(",")[0].strip('"') for bad in BAD_CSV if "Drama,Drama,A" not in bad
     ]
     scored = pq.read_table(output).to_pandas()
-    assert scored["tconst"].tolist() == ["tt1"] + [f"ok{i}" for i in range(3, 2 * n_bad + 2, 2)]
+    good_rows = [f"tt{i:07d}" for i in range(3, 2 * n_bad + 2, 2)]
+    assert scored["tconst"].tolist() == ["tt0000001", *good_rows]
     assert scored["rating"].nunique() == 1  # the same movie every time
 
 
@@ -384,3 +396,27 @@ def test_the_command_line_entry_point(model_card_path: Path, tmp_path: Path) -> 
     )
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1
     assert "model card not found" in missing.stderr
+
+
+@pytest.fixture(scope="module")
+def embedded_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained by the pipeline's code on the embedded sample (2005: 7 of IMDb's 28
+    genres), as `make repro` trains the default one."""
+    cleaned = clean(SAMPLE_DIR, stage_params(CleanParams, "clean"))
+    return train_serving_artifact(tmp_path_factory.mktemp("embedded"), cleaned.movies)
+
+
+@pytest.mark.official_sample
+def test_real_movies_are_never_refused_for_a_genre_imdb_publishes(
+    official_sample: Path, embedded_model: Path, tmp_path: Path, capsys
+) -> None:
+    """The official rows' Crime, Adventure, Horror... are IMDb genres the embedded model never
+    learned: scored without their effect, and counted, not rejected."""
+    output = tmp_path / "out.parquet"
+    status, out, _ = score(capsys, official_sample, "-o", output, "--model", embedded_model)
+    assert status == 0
+    reasons = [row["reason"] for row in read_errors(tmp_path / "out.errors.csv")]
+    assert not [reason for reason in reasons if "genres" in reason]
+    ignored = pq.read_table(output, columns=["ignored_genres"]).column(0).drop_null()
+    assert len(ignored) > 1000 and "genres the model never learned, ignored: " in out
+    assert {"Crime", "Adventure", "Horror"} <= set(",".join(ignored.to_pylist()).split(","))

@@ -15,6 +15,7 @@ import pytest
 
 from imdb_rating.artifact import ArtifactError, load_verified_model
 from imdb_rating.features import FeatureSpec, build_matrix
+from imdb_rating.movie import IMDB_GENRES
 from service.api.docs import form_field
 from service.app import create_app
 from service.config import ServiceConfig
@@ -171,13 +172,25 @@ def test_missing_required_fields_are_named(client) -> None:
     assert set(fields) == {"year", "num_votes"}
 
 
-def test_unknown_genres_list_the_allowed_ones(client, app) -> None:
-    response = post(client, "/predict", {**MOVIE, "genres": ["Western"]})
-    message = response.get_json()["fields"]["genres"]["0"][0]
+def test_an_imdb_genre_the_model_never_learned_is_ignored_named_and_counted(client) -> None:
+    """The test model learned 5 of IMDb's 28 genres: a Western is valid input without effect."""
+    known = post(client, "/predict", {**MOVIE, "genres": ["Drama"]}).get_json()
+    answer = post(client, "/predict", {**MOVIE, "genres": ["Western", "Drama"]})
+    assert answer.status_code == 200
+    assert answer.get_json() == known | {"ignored_genres": ["Western"]}
+    batch = post(
+        client, "/predict/batch", {"movies": [MOVIE, {**MOVIE, "genres": ["Film-Noir"]}]}
+    ).get_json()
+    assert "ignored_genres" not in batch["predictions"][0]
+    assert batch["predictions"][1]["ignored_genres"] == ["Film-Noir"]
+    assert metric(client, "imdb_ignored_genres_total", genre="Western") == 1
+    assert metric(client, "imdb_ignored_genres_total", genre="Film-Noir") == 1
+
+
+def test_a_string_that_is_no_imdb_genre_is_refused(client) -> None:
+    response = post(client, "/predict", {**MOVIE, "genres": ["Westerns"]})
     assert response.status_code == 422
-    assert "Western" in message
-    for genre in app.extensions["model"].current.predictor.genres:
-        assert genre in message
+    assert response.get_json()["fields"]["genres"] == {"0": ["Not an IMDb genre: Westerns."]}
 
 
 @pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
@@ -243,7 +256,7 @@ def test_batches_must_hold_1_to_max_batch_movies(client) -> None:
 
 
 def test_batch_errors_name_the_item_index(client) -> None:
-    movies = [MOVIE, {**MOVIE, "year": "soon"}, MOVIE, {**MOVIE, "genres": ["Western"]}]
+    movies = [MOVIE, {**MOVIE, "year": "soon"}, MOVIE, {**MOVIE, "genres": ["Westerns"]}]
     fields = post(client, "/predict/batch", {"movies": movies}).get_json()["fields"]["movies"]
     assert set(fields) == {"1", "3"}
     assert "year" in fields["1"] and "genres" in fields["3"]
@@ -330,10 +343,7 @@ def test_openapi_documents_every_route_and_the_model_specific_schema(client, app
     assert routes <= set(document["paths"])
     movie = document["components"]["schemas"]["Movie"]
     assert set(movie["required"]) == {"year", "num_votes"}
-    assert (
-        movie["properties"]["genres"]["items"]["enum"]
-        == app.extensions["model"].current.predictor.genres
-    )
+    assert movie["properties"]["genres"]["items"]["enum"] == list(IMDB_GENRES)
     assert "directors" in movie["properties"]
     assert client.get("/docs").status_code == 200
 

@@ -19,11 +19,11 @@ import pytest
 import yaml
 
 from harness.loopback import VENV_BIN, GunicornService, http_json
+from imdb_data.movies import as_columns
 from imdb_rating.predictor import Predictor
-from stages.common import sha256_file
-from stages.featurize import as_columns
 from tests.conftest import copy_repository, git
 from tests.servers import BUCKET, MlflowServer, PostgresCluster, S3Server
+from workspace.files import sha256_file
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,6 @@ import pytest
 from sklearn.ensemble import RandomForestRegressor
 
 from imdb_rating.intervals import half_widths
-from stages.common import StageError
 from stages.train import (
     TrainParams,
     calibrate_intervals,
@@ -17,6 +16,7 @@ from stages.train import (
     for_serving,
     make_model,
 )
+from workspace.commands import CommandError
 
 NAMES = ["log_votes", "signal"]
 
@@ -82,10 +82,10 @@ def test_forests_predict_on_one_thread_when_served() -> None:
 def test_a_misspelled_hyper_parameter_is_a_stage_error() -> None:
     params = make_params()
     typo = TrainParams(**vars(params) | {"hist_gradient_boosting": {"learning_rat": 0.1}})
-    with pytest.raises(StageError, match=r"train\.hist_gradient_boosting: .*'learning_rat'"):
+    with pytest.raises(CommandError, match=r"train\.hist_gradient_boosting: .*'learning_rat'"):
         make_model(typo)
 
 
 def test_unknown_model_name_is_refused() -> None:
-    with pytest.raises(StageError, match=r"train\.model 'svm'"):
+    with pytest.raises(CommandError, match=r"train\.model 'svm'"):
         make_params("svm").hyperparameters()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.common import StageError
-from tests.conftest import VENV_BIN
+from harness.loopback import VENV_BIN
 from tools.tune import grid_points, parse_overrides
+from workspace.commands import CommandError
 
 
 def test_the_grid_is_every_combination() -> None:
@@ -25,7 +25,7 @@ def test_overrides_are_read_as_dvc_takes_them() -> None:
         "train.seed": ["1", "2"],
         "featurize.folds": ["5"],
     }
-    with pytest.raises(StageError, match=r"expected section\.key=value"):
+    with pytest.raises(CommandError, match=r"expected section\.key=value"):
         parse_overrides(["train.seed"])
 
 

@@ -3,7 +3,7 @@
     python -m tools.accuracy_report LOG_DIR_OR_FILE... --ratings SOURCE [--model models/model.json]
         [--out DIR] [--max-rmse X] [--max-rmse-increase X] [--min-coverage X] [--min-rows N]
 
-Joins the service's prediction log (IMDB_PREDICTION_LOG_DIR, service/prediction_log.py) on
+Joins the service's prediction log (IMDB_PREDICTION_LOG_DIR, imdb_rating/prediction_records.py) on
 tconst with a later title.ratings from SOURCE: a folder in the official layout or an http(s)
 base URL, fetched and parsed by the download and clean stages' own code. Per model_id it
 reports the joined rows, live RMSE, MAE and bias (mean of predicted - actual), the share of
@@ -40,11 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imdb_rating.drift import psi_by_input
-from service.drift_window import WINDOW_FIELDS
-from service.prediction_log import log_files, read_records
-from stages.clean import RATINGS, read_ratings, to_number
-from stages.common import REPO_ROOT, StageError, load_params, write_json
+from imdb_data.official import RATINGS, read_ratings, to_number
+from imdb_rating.drift import MONITORED_FIELDS, psi_by_input
+from imdb_rating.prediction_records import log_files, read_records
 from stages.download import (
     DownloadParams,
     MissingFileError,
@@ -53,6 +51,9 @@ from stages.download import (
     is_url,
     verify_gzip,
 )
+from workspace.commands import CommandError
+from workspace.files import write_json
+from workspace.params import load_params
 
 FAILED = 3
 MIN_ROWS = 100
@@ -71,14 +72,14 @@ def log_paths(arguments: Sequence[str]) -> list[Path]:
         elif argument.is_file():
             paths.append(argument)
         else:
-            raise StageError(f"{argument}: no such prediction log file or folder")
+            raise CommandError(f"{argument}: no such prediction log file or folder")
     return paths
 
 
 def fetch_ratings(source: str) -> pd.Series:
     """averageRating by tconst from title.ratings at `source`, as the download stage gets it."""
     # Retries and timeouts as the pipeline fetches; params.yaml of this checkout, wherever run.
-    settings = load_params("download", REPO_ROOT / "params.yaml")
+    settings = load_params("download")
     settings |= {"source": source, "files": [RATINGS]}
     params = DownloadParams(**settings)
     staging = Path(tempfile.mkdtemp(prefix="accuracy-ratings-"))
@@ -90,7 +91,7 @@ def fetch_ratings(source: str) -> pd.Series:
         verify_gzip(staging / RATINGS)
         ratings = read_ratings(staging / RATINGS)
     except MissingFileError as missing:
-        raise StageError(f"{missing}: not found") from None
+        raise CommandError(f"{missing}: not found") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return to_number(ratings["averageRating"]).dropna()
@@ -99,10 +100,10 @@ def fetch_ratings(source: str) -> pd.Series:
 def logged_predictions(paths: Sequence[Path]) -> pd.DataFrame:
     """One row per logged prediction, read in one pass: what the report uses of each record
     (the drift inputs of the movie, not all of it), so a full log fits in memory."""
-    columns: dict[str, list[Any]] = {name: [] for name in LOGGED_COLUMNS + WINDOW_FIELDS}
+    columns: dict[str, list[Any]] = {name: [] for name in LOGGED_COLUMNS + MONITORED_FIELDS}
     for record in read_records(paths):
         movie = record["movie"]
-        for name in WINDOW_FIELDS:
+        for name in MONITORED_FIELDS:
             columns[name].append(movie[name])
         columns["time"].append(record["time"])
         columns["model_id"].append(record["model_id"])
@@ -149,7 +150,7 @@ def model_report(
         report["test"] = {
             name: card["metrics"][name] for name in ("rmse", "mae", "interval_coverage")
         }
-        columns = {name: logged[name].tolist() for name in WINDOW_FIELDS}
+        columns = {name: logged[name].tolist() for name in MONITORED_FIELDS}
         report["input_psi"] = psi_by_input(card["feature_spec"]["drift_reference"], columns)
     return report
 
@@ -409,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         report, figures = build_report(args)
-    except (StageError, OSError, ValueError) as error:
+    except (CommandError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     args.out.mkdir(parents=True, exist_ok=True)

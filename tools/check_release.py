@@ -11,18 +11,19 @@ built from it.
 from __future__ import annotations
 
 from imdb_rating.artifact import ArtifactError, load_verified_model
-from stages.common import MODEL_CARD, StageError, run_stage
-from stages.registry import champion_model_id, registered_model, tracking_uri
+from registry.versions import champion_model_id, registered_model, tracking_uri
+from workspace.commands import CommandError, run_command
+from workspace.layout import MODEL_CARD
 
 
 def check_release(name: str) -> str:
     try:
         _, card = load_verified_model(MODEL_CARD)
     except ArtifactError as error:
-        raise StageError(str(error)) from None
+        raise CommandError(str(error)) from None
     champion = champion_model_id(name)
     if champion != card["model_id"]:
-        raise StageError(
+        raise CommandError(
             f"models/ holds model {card['model_id']}, but {name}@champion at {tracking_uri()}"
             f" is {champion or 'not set'}: promote the reviewed model first (`make promote`)"
         )
@@ -34,4 +35,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

@@ -17,7 +17,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from stages.common import StageError, load_params
+from workspace.commands import CommandError
+from workspace.params import load_params
 
 METRICS_FILE = "metrics/metrics.json"
 # Headline files for the review; segments.json stays one `dvc metrics diff` away.
@@ -51,7 +52,9 @@ def dvc(*args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(["dvc", *args], capture_output=True, text=True, check=False)
     if result.returncode != 0 or LOAD_FAILURE in result.stderr:
         detail = (result.stderr or result.stdout).strip().splitlines()
-        raise StageError(f"dvc {' '.join(args)} failed: {' | '.join(detail) or result.returncode}")
+        raise CommandError(
+            f"dvc {' '.join(args)} failed: {' | '.join(detail) or result.returncode}"
+        )
     return result
 
 
@@ -60,7 +63,7 @@ def gated_values(diff: dict, base: str) -> tuple[float, float]:
     entry = diff.get(METRICS_FILE, {}).get(GATED_METRIC, {})
     old, new = entry.get("old"), entry.get("new")
     if not isinstance(old, int | float) or not isinstance(new, int | float):
-        raise StageError(
+        raise CommandError(
             f"{METRICS_FILE}: '{GATED_METRIC}' missing at {base if old is None else 'workspace'}"
             " (DVC could not load it: was the pipeline run and its metrics committed there?)"
         )
@@ -97,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         threshold = float(load_params("compare")["max_rmse_regression"])
         report, comparison = compare(args.base, threshold)
-    except StageError as error:
+    except CommandError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(report)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import yaml
 
-from stages.common import MODEL_CARD, REPO_ROOT, StageError, run_stage
-from stages.registry import promote, registered_model
+from registry.versions import promote, registered_model
+from workspace.commands import CommandError, run_command
+from workspace.layout import MODEL_CARD, REPO_ROOT
 
 CARD = MODEL_CARD.relative_to(REPO_ROOT)  # as dvc.lock names it
 
@@ -30,7 +31,7 @@ def pinned_md5(lock_file: Path, path: Path) -> str:
         for out in stage.get("outs", []):
             if out["path"] == str(path):
                 return out["md5"]
-    raise StageError(f"{lock_file} pins no {path}: run `dvc repro` and commit dvc.lock")
+    raise CommandError(f"{lock_file} pins no {path}: run `dvc repro` and commit dvc.lock")
 
 
 def check_pinned(repo: Path, card: Path = CARD) -> None:
@@ -39,9 +40,9 @@ def check_pinned(repo: Path, card: Path = CARD) -> None:
     try:
         actual = hashlib.md5((repo / card).read_bytes(), usedforsecurity=False).hexdigest()
     except FileNotFoundError:
-        raise StageError(f"{card} not found: `dvc pull` (or `dvc repro`) first") from None
+        raise CommandError(f"{card} not found: `dvc pull` (or `dvc repro`) first") from None
     if actual != expected:
-        raise StageError(
+        raise CommandError(
             f"{card} is not the model dvc.lock pins (md5 {actual[:8]}…, pinned {expected[:8]}…):"
             " `dvc checkout` or `dvc pull` it first"
         )
@@ -56,4 +57,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.common import REPO_ROOT, SAMPLE_DIR, StageError, run_stage
+from workspace.commands import CommandError, run_command
+from workspace.layout import REPO_ROOT, SAMPLE_DIR
 
 log = logging.getLogger("tools.sample")
 
@@ -126,10 +127,10 @@ def matches_pin(repo_root: Path) -> bool:
 def main() -> None:
     build_sample(SAMPLE_DIR)
     if not matches_pin(REPO_ROOT):
-        raise StageError(
+        raise CommandError(
             f"{SAMPLE_DIR} does not match the bytes data.dvc pins (dvc data status shows how)"
         )
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

@@ -36,10 +36,11 @@ import os
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,43 +51,42 @@ import pyarrow.csv as pv
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from imdb_rating.artifact import ArtifactError
-from imdb_rating.features import (
-    INPUT_DEFAULTS,
-    MAX_GENRES,
-    MAX_PEOPLE,
-    MAX_TITLE,
-    MAX_VOTES,
-    PERSON_ID,
-    RUNTIME_RANGE,
-    YEAR_RANGE,
-)
-from imdb_rating.predictor import Predictions, Predictor, input_fields
-from stages.clean import (
+from imdb_data.official import (
     BASICS,
     CREW,
     RATINGS,
-    CleanParams,
     DropCounter,
+    TitleFilters,
     read_basics,
     read_crew,
     read_ratings,
     split_list,
 )
-from stages.common import (
-    MODEL_CARD,
-    PARAMS_FILE,
-    REPO_ROOT,
-    StageError,
-    atomic_path,
-    run_stage,
-    stage_params,
+from imdb_rating.artifact import ArtifactError
+from imdb_rating.movie import (
+    EMPTY,
+    MISSING,
+    NOT_BOOLEAN,
+    NOT_INTEGER,
+    NOT_LIST,
+    NOT_NUMBER,
+    NOT_STRING,
+    NOT_STRING_ITEMS,
+    REPEATED_ITEMS,
+    MovieField,
+    default_of,
+    longer_than,
+    more_items_than,
+    movie_fields,
+    not_an_item,
+    not_in,
 )
+from imdb_rating.predictor import Predictions, Predictor
+from workspace.commands import CommandError, run_command
+from workspace.files import atomic_path
+from workspace.layout import MODEL_CARD
+from workspace.params import load_params
 
-REQUIRED = ("year", "num_votes")
-# What an absent field is, as the request schema loads it: INPUT_DEFAULTS, except that an absent
-# title is null (an empty one is refused).
-REQUEST_DEFAULTS: dict[str, Any] = {**INPUT_DEFAULTS, "title": None}
 FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -163,7 +163,7 @@ def _readable(path: Path, parts: Iterator[Part]) -> Iterator[Part]:
     try:
         yield from parts
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as error:
-        raise StageError(f"{path}: cannot read ({error})") from None
+        raise CommandError(f"{path}: cannot read ({error})") from None
 
 
 def open_delimited(path: Path, delimiter: str, wanted: set[str], chunk_rows: int) -> Source:
@@ -198,7 +198,7 @@ def open_delimited(path: Path, delimiter: str, wanted: set[str], chunk_rows: int
             ),
         )
     except (pa.ArrowInvalid, OSError) as error:
-        raise StageError(f"{path}: cannot read ({error})") from None
+        raise CommandError(f"{path}: cannot read ({error})") from None
     source.chunks = _chunks(path, reader, chunk_rows, malformed)
     return source
 
@@ -207,16 +207,16 @@ def open_parquet(path: Path, wanted: set[str], chunk_rows: int) -> Source:
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as error:
-        raise StageError(f"{path}: cannot read ({error})") from None
+        raise CommandError(f"{path}: cannot read ({error})") from None
     present = [name for name in parquet.schema_arrow.names if name in wanted]
     batches = parquet.iter_batches(batch_size=chunk_rows, columns=present)
     return Source(present, False, _chunks(path, batches, chunk_rows, []), parquet.metadata.num_rows)
 
 
-def open_jsonl(path: Path, wanted: set[str], chunk_rows: int) -> Source:
+def open_jsonl(path: Path, defaults: Mapping[str, Any], chunk_rows: int) -> Source:
     """One JSON object per line (blank lines are not records); a line that is not an object is
-    a rejected record. The first object's keys are the file's columns; a key absent from a
-    record takes the field's default, as in a request."""
+    a rejected record. The first object's keys are the file's columns (of those `defaults`
+    names); a key absent from a record takes its default, as in a request."""
     opener: Callable[..., Any] = gzip.open if path.suffix == ".gz" else open
     try:
         stream = opener(path, "rt", encoding="utf-8")
@@ -225,11 +225,10 @@ def open_jsonl(path: Path, wanted: set[str], chunk_rows: int) -> Source:
         if type(keys) is not dict:
             raise ValueError("not an object")
     except (OSError, UnicodeDecodeError) as error:
-        raise StageError(f"{path}: cannot read ({error})") from None
+        raise CommandError(f"{path}: cannot read ({error})") from None
     except ValueError:
-        raise StageError(f"{path}: the first line is not a JSON object") from None
-    source = Source([name for name in keys if name in wanted], text=False, chunks=iter(()))
-    defaults = {name: REQUEST_DEFAULTS.get(name) for name in wanted}
+        raise CommandError(f"{path}: the first line is not a JSON object") from None
+    source = Source([name for name in keys if name in defaults], text=False, chunks=iter(()))
 
     def chunk(records: list[dict[str, Any]], rows: list[int]) -> Chunk:
         columns = {
@@ -271,11 +270,11 @@ def open_official(folder: Path, chunk_rows: int, crew_roles: list[str]) -> Sourc
     """The official layout, through the clean stage's parsing. Its movie filters (params.yaml
     `clean`: those the model was trained under) decide which rows are skipped; its rating
     filters do not apply, as they choose what to train on, not what can be scored."""
-    params = stage_params(CleanParams, "clean", REPO_ROOT / PARAMS_FILE)
+    filters = TitleFilters.of(load_params("clean"))
     if not (folder / RATINGS).is_file():
-        raise StageError(f"{folder / RATINGS}: not found (it holds num_votes, a required field)")
+        raise CommandError(f"{folder / RATINGS}: not found (it holds num_votes, a required field)")
     drops = DropCounter()
-    basics, _ = read_basics(folder / BASICS, params, drops)
+    basics, _ = read_basics(folder / BASICS, filters, drops)
     tconst = basics["tconst"]
     frame = pd.DataFrame(
         {
@@ -316,7 +315,7 @@ def detect_format(path: Path) -> str:
         suffixes.pop()
     if suffixes and suffixes[-1] in FORMATS:
         return FORMATS[suffixes[-1]]
-    raise StageError(
+    raise CommandError(
         f"{path}: unknown format; name it .csv, .tsv, .jsonl (these three may end in .gz) or"
         " .parquet, or pass --format"
     )
@@ -325,18 +324,21 @@ def detect_format(path: Path) -> str:
 def open_source(
     path: Path, file_format: str, crew_roles: list[str], id_column: str, chunk_rows: int
 ) -> Source:
-    wanted = {*input_fields(crew_roles), id_column}
+    fields = movie_fields(crew_roles)
+    defaults = {field.name: default_of(field) for field in fields} | {id_column: None}
     if file_format == "imdb":
         return open_official(path, chunk_rows, crew_roles)
     if file_format == "parquet":
-        source = open_parquet(path, wanted, chunk_rows)
+        source = open_parquet(path, set(defaults), chunk_rows)
     elif file_format == "jsonl":
-        source = open_jsonl(path, wanted, chunk_rows)
+        source = open_jsonl(path, defaults, chunk_rows)
     else:
-        source = open_delimited(path, "\t" if file_format == "tsv" else ",", wanted, chunk_rows)
-    missing = [name for name in REQUIRED if name not in source.columns]
+        source = open_delimited(
+            path, "\t" if file_format == "tsv" else ",", set(defaults), chunk_rows
+        )
+    missing = [f.name for f in fields if f.required and f.name not in source.columns]
     if missing:
-        raise StageError(
+        raise CommandError(
             f"{path}: no column {', '.join(missing)} (required; found the model's inputs:"
             f" {', '.join(source.columns) or 'none'})"
         )
@@ -383,140 +385,135 @@ def _is(values: pd.Series, *kinds: type) -> pd.Series:
     return values.map(type).isin(kinds)
 
 
-def check_integer(
-    raw: pd.Series, name: str, bounds: tuple[int, int], text: bool, failures: Failures
-) -> pd.Series:
-    missing = raw.isna()
-    failures.add(missing, f"{name}: missing")
+def check_integer(raw: pd.Series, field: MovieField, text: bool, failures: Failures) -> pd.Series:
+    name, missing = field.name, raw.isna()
+    if field.required:
+        failures.add(missing, f"{name}: {MISSING}")
     integral = raw.str.fullmatch(INTEGER_TEXT, na=False) if text else _is(raw, int)
-    failures.add(~missing & ~integral, f"{name}: not an integer")
+    failures.add(~missing & ~integral, f"{name}: {NOT_INTEGER}")
     values = pd.to_numeric(raw.where(integral), errors="coerce")
-    failures.add(integral & ~values.between(*bounds), f"{name}: not in {bounds[0]}..{bounds[1]}")
+    if field.bounds:
+        failures.add(integral & ~values.between(*field.bounds), f"{name}: {not_in(field.bounds)}")
     return values
 
 
-def check_number(
-    raw: pd.Series, name: str, bounds: tuple[float, float], text: bool, failures: Failures
-) -> pd.Series:
-    """An optional finite number; null (or NaN) is unknown."""
-    missing = raw.isna()
+def check_number(raw: pd.Series, field: MovieField, text: bool, failures: Failures) -> pd.Series:
+    """A finite number; null (or NaN) is unknown."""
+    name, missing = field.name, raw.isna()
+    if field.required:
+        failures.add(missing, f"{name}: {MISSING}")
     values = pd.to_numeric(raw if text else raw.where(_is(raw, int, float)), errors="coerce")
     finite = pd.Series(np.isfinite(values.to_numpy(dtype=np.float64)))
-    failures.add(~missing & ~finite, f"{name}: not a number")
-    failures.add(finite & ~values.between(*bounds), f"{name}: not in {bounds[0]}..{bounds[1]}")
+    failures.add(~missing & ~finite, f"{name}: {NOT_NUMBER}")
+    if field.bounds:
+        failures.add(finite & ~values.between(*field.bounds), f"{name}: {not_in(field.bounds)}")
     return values
 
 
-def check_string(raw: pd.Series, name: str, text: bool, failures: Failures) -> pd.Series:
-    """An optional string of 1 to MAX_TITLE characters (text formats read "" as null)."""
-    missing = raw.isna()
+def check_string(raw: pd.Series, field: MovieField, text: bool, failures: Failures) -> pd.Series:
+    """A string within the field's lengths and pattern (text formats read "" as null)."""
+    name, missing = field.name, raw.isna()
+    if field.required:
+        failures.add(missing, f"{name}: {MISSING}")
     is_text = _is(raw, str)
     if not text:
-        failures.add(~missing & ~is_text, f"{name}: not a string")
+        failures.add(~missing & ~is_text, f"{name}: {NOT_STRING}")
     lengths = raw.where(is_text, "-").str.len()
-    failures.add(lengths == 0, f"{name}: empty")
-    failures.add(lengths > MAX_TITLE, f"{name}: longer than {MAX_TITLE} characters")
+    if field.minimum is not None:
+        failures.add(lengths < field.minimum, f"{name}: {EMPTY}")
+    if field.maximum is not None:
+        failures.add(lengths > field.maximum, f"{name}: {longer_than(field.maximum)}")
+    if field.pattern is not None:
+        strings = raw[is_text]
+        wrong = strings[~strings.str.match(field.pattern)]
+        failures.add_each(f"{name}: " + wrong.map(partial(not_an_item, field)))
     return raw
 
 
-def check_boolean(raw: pd.Series, name: str, text: bool, failures: Failures) -> pd.Series:
+def check_boolean(raw: pd.Series, field: MovieField, text: bool, failures: Failures) -> pd.Series:
+    name = field.name
     if not text:
-        failures.add(~_is(raw, bool), f"{name}: not true or false")
+        failures.add(~_is(raw, bool), f"{name}: {NOT_BOOLEAN}")
         return raw
     missing = raw.isna()
     values = raw.str.lower().map(BOOLEAN_TEXT)
     failures.add(~missing & values.isna(), f"{name}: not a boolean (0, 1, true or false)")
-    return values.where(~missing, False)
+    return values.where(~missing, field.default)
 
 
-def check_list(
-    raw: pd.Series,
-    name: str,
-    limit: int,
-    known: Callable[[pd.Series], pd.Series],
-    unknown: str,
-    text: bool,
-    failures: Failures,
-) -> pd.Series:
-    """Distinct strings, at most `limit`, each one `known` accepts (`unknown` words the rest)."""
+def check_strings(raw: pd.Series, field: MovieField, text: bool, failures: Failures) -> pd.Series:
+    """Distinct strings, at most max_items, each one of the field's choices or matching its
+    pattern."""
+    name = field.name
     if text:
         lists = split_list(raw)
     else:
         is_list = _is(raw, list)
-        failures.add(~is_list, f"{name}: not a list")
+        failures.add(~is_list, f"{name}: {NOT_LIST}")
         lists = raw.where(is_list, None).map(lambda value: value or [])
     lengths = lists.map(len)
-    failures.add(lengths > limit, f"{name}: more than {limit} items")
+    if field.max_items is not None:
+        failures.add(lengths > field.max_items, f"{name}: {more_items_than(field.max_items)}")
     items = lists[lengths > 0].explode().astype(object)
     is_text = _is(items, str)
     failures.add_each(
-        pd.Series(f"{name}: items must be strings", index=items.index[~is_text])
+        pd.Series(f"{name}: {NOT_STRING_ITEMS}", index=items.index[~is_text])
         .groupby(level=0)
         .first()
     )
     items = items[is_text]
-    wrong = items[~known(items)]
-    failures.add_each(f"{name}: {unknown} " + wrong.groupby(level=0).first().map(repr))
+    if field.choices is not None:
+        valid = items.isin(field.choices)
+    else:
+        valid = items.str.match(field.pattern, na=False) if field.pattern else items.notna()
+    wrong = items[~valid].groupby(level=0).first()
+    failures.add_each(f"{name}: " + wrong.map(partial(not_an_item, field)))
     pairs = pd.DataFrame({"row": items.index, "item": items.to_numpy()})
     repeated = pairs.loc[pairs.duplicated(), "row"].unique()
-    failures.add_each(pd.Series(f"{name}: repeated items", index=repeated))
+    failures.add_each(pd.Series(f"{name}: {REPEATED_ITEMS}", index=repeated))
     return lists
 
 
+CHECKS = {
+    "integer": check_integer,
+    "number": check_number,
+    "string": check_string,
+    "boolean": check_boolean,
+    "strings": check_strings,
+}
+
+
 def check_rows(
-    frame: pd.DataFrame, text: bool, predictor: Predictor
+    frame: pd.DataFrame, text: bool, fields: Sequence[MovieField]
 ) -> tuple[np.ndarray, dict[str, list[Any]], pd.Series]:
-    """The rows the service would accept, as the predictor's columns, and why the others fail.
+    """The rows the service would accept (the movie contract's `fields`), as the model's input
+    columns, and why the others fail.
 
     Returns the valid mask, the columns of the valid rows, and reasons indexed by row.
     """
     n_rows = len(frame)
     failures = Failures()
 
-    def column(name: str) -> pd.Series:
-        if name in frame:
-            return frame[name]
-        return pd.Series([None if text else REQUEST_DEFAULTS[name]] * n_rows, dtype=object)
+    def column(movie_field: MovieField) -> pd.Series:
+        if movie_field.name in frame:
+            return frame[movie_field.name]
+        return pd.Series([None if text else default_of(movie_field)] * n_rows, dtype=object)
 
-    genres = pd.Index(predictor.genres)
-    checked = {
-        "year": check_integer(column("year"), "year", YEAR_RANGE, text, failures),
-        "num_votes": check_integer(
-            column("num_votes"), "num_votes", (0, MAX_VOTES), text, failures
-        ),
-        "runtime_minutes": check_number(
-            column("runtime_minutes"), "runtime_minutes", RUNTIME_RANGE, text, failures
-        ),
-        "genres": check_list(
-            column("genres"),
-            "genres",
-            MAX_GENRES,
-            lambda items: items.isin(genres),
-            "unknown genre",
-            text,
-            failures,
-        ),
-        "title": check_string(column("title"), "title", text, failures),
-        "original_title": check_string(column("original_title"), "original_title", text, failures),
-        "is_adult": check_boolean(column("is_adult"), "is_adult", text, failures),
-    }
-    for role in predictor.crew_roles:
-        checked[role] = check_list(
-            column(role),
-            role,
-            MAX_PEOPLE,
-            lambda items: items.str.match(PERSON_ID, na=False),
-            "not an IMDb name id",
-            text,
-            failures,
-        )
+    checked = {f.name: CHECKS[f.kind](column(f), f, text, failures) for f in fields}
     reasons = failures.reasons()
     valid = np.ones(n_rows, dtype=bool)
     valid[reasons.index.to_numpy(dtype=np.int64)] = False
-    columns = {name: values[valid].tolist() for name, values in checked.items()}
-    for name in ("year", "num_votes"):
-        columns[name] = checked[name][valid].astype(np.int64).tolist()
-    columns["is_adult"] = [bool(value) for value in columns["is_adult"]]
+    columns = {}
+    for movie_field in fields:
+        if not movie_field.model_input:
+            continue
+        values = checked[movie_field.name][valid]
+        if movie_field.kind == "integer":
+            columns[movie_field.name] = values.astype(np.int64).tolist()
+        elif movie_field.kind == "boolean":
+            columns[movie_field.name] = [bool(value) for value in values]
+        else:
+            columns[movie_field.name] = values.tolist()
     return valid, columns, reasons
 
 
@@ -528,6 +525,7 @@ class Summary:
     scored: int = 0
     rejected: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    ignored_genres: Counter[str] = field(default_factory=Counter)  # scored movies per genre
     seconds: float = 0.0
 
     @property
@@ -541,11 +539,15 @@ class Summary:
     def line(self) -> str:
         detail = ", ".join(f"{reason} {count:,}" for reason, count in self.skipped.items())
         rate = self.read / self.seconds if self.seconds else 0.0
-        return (
+        line = (
             f"read {self.read:,} rows: scored {self.scored:,}, rejected {self.rejected:,},"
             f" skipped {self.skipped.total():,}{f' ({detail})' if detail else ''}"
             f" in {self.seconds:.1f} s ({rate:,.0f} rows/s)"
         )
+        if self.ignored_genres:
+            genres = ", ".join(f"{g} {n:,}" for g, n in self.ignored_genres.most_common())
+            line += f"; genres the model never learned, ignored: {genres}"
+        return line
 
 
 ERRORS_SCHEMA = pa.schema([("row", pa.int64()), ("id", pa.string()), ("reason", pa.string())])
@@ -581,6 +583,7 @@ class ScoredChunk:
     rows: int
     predictions: pa.Table | None  # None when no row of the chunk could be scored
     rejected: tuple[list[int], list[str | None], list[str]]  # rows, ids, reasons
+    ignored_genres: Counter[str] = field(default_factory=Counter)  # scored movies per genre
 
 
 def score_chunk(
@@ -588,7 +591,7 @@ def score_chunk(
 ) -> ScoredChunk:
     """Check a chunk's rows and predict the valid ones (`id_column`: None if the input has
     none; the row numbers are the key then)."""
-    valid, columns, reasons = check_rows(chunk.frame, text, predictor)
+    valid, columns, reasons = check_rows(chunk.frame, text, predictor.movie_fields)
     ids = None
     if id_column is not None:
         ids = chunk.frame[id_column]  # text sources hold str or None already
@@ -602,6 +605,7 @@ def score_chunk(
         return ScoredChunk(len(chunk.frame), None, rejected)
     result = predict(predictor, columns, n_valid)
     keys = ids[valid].tolist() if ids is not None else chunk.rows[valid]
+    ignored = predictor.ignored_genres(columns["genres"])
     table = pa.table(
         [
             pa.array(keys, schema.field(0).type),
@@ -610,10 +614,12 @@ def score_chunk(
             result.highs,
             pa.array(np.full(n_valid, predictor.coverage, dtype=np.float64)),
             pa.array([predictor.model_id] * n_valid, pa.string()),
+            pa.array([",".join(genres) or None for genres in ignored], pa.string()),
         ],
         schema=schema,
     )
-    return ScoredChunk(len(chunk.frame), table, rejected)
+    ignored_counts = Counter(genre for genres in ignored for genre in genres)
+    return ScoredChunk(len(chunk.frame), table, rejected, ignored_counts)
 
 
 def write_rejections(
@@ -643,6 +649,7 @@ def score(
         [key]
         + [pa.field(name, pa.float64()) for name in ("rating", "interval_low", "interval_high")]
         + [pa.field("coverage", pa.float64()), pa.field("model_id", pa.string())]
+        + [pa.field("ignored_genres", pa.string())]
     )
     summary = Summary(skipped=source.skipped)
     with ExitStack() as stack:
@@ -669,6 +676,7 @@ def score(
                 writer.write_table(done.predictions)
             dropped = drain()
             summary.scored += 0 if done.predictions is None else done.predictions.num_rows
+            summary.ignored_genres.update(done.ignored_genres)
             summary.rejected += len(done.rejected[0]) + dropped
             bar.update(done.rows + dropped)
 
@@ -693,7 +701,7 @@ def load_predictor(card: Path) -> Predictor:
     try:
         return Predictor(card)
     except ArtifactError as error:
-        raise StageError(str(error)) from None
+        raise CommandError(str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -713,9 +721,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.output.suffix.lower() not in (".parquet", ".csv"):
-        raise StageError(f"{args.output}: the output must end in .parquet or .csv")
+        raise CommandError(f"{args.output}: the output must end in .parquet or .csv")
     if not args.input.exists():
-        raise StageError(f"{args.input}: no such file or folder")
+        raise CommandError(f"{args.input}: no such file or folder")
     errors = args.errors or args.output.with_name(args.output.stem + ".errors.csv")
     file_format = args.format or detect_format(args.input)
     started = time.perf_counter()  # the official layout is read as it opens
@@ -742,4 +750,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

@@ -27,8 +27,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from stages.common import REPO_ROOT, StageError, load_params, run_stage
-from stages.registry import tracking
+from registry.versions import tracking
+from workspace.commands import CommandError, run_command
+from workspace.layout import REPO_ROOT
+from workspace.params import load_params
 
 log = logging.getLogger("tools.tune")
 
@@ -51,7 +53,7 @@ def dvc(*args: str) -> subprocess.CompletedProcess[str]:
     )
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()[-1:]
-        raise StageError(f"dvc {' '.join(args)} failed: {' '.join(detail)}")
+        raise CommandError(f"dvc {' '.join(args)} failed: {' '.join(detail)}")
     return result
 
 
@@ -83,11 +85,11 @@ def wait_for(names: list[str], jobs: int) -> None:
         if all(status.get(name) not in ("Queued", "Running") for name in names):
             break
         if time.monotonic() > deadline:
-            raise StageError(f"the queue did not finish in {QUEUE_TIMEOUT_SECONDS} s: {status}")
+            raise CommandError(f"the queue did not finish in {QUEUE_TIMEOUT_SECONDS} s: {status}")
         time.sleep(5)
     failed = sorted(name for name in names if status.get(name) != "Success")
     if failed:
-        raise StageError(f"experiments failed: {', '.join(failed)} (`dvc queue logs NAME`)")
+        raise CommandError(f"experiments failed: {', '.join(failed)} (`dvc queue logs NAME`)")
 
 
 def lookup(params: dict[str, Any], key: str) -> Any:
@@ -112,7 +114,7 @@ def trials(names: list[str], grid: dict[str, list[Any]]) -> list[Trial]:
                     )
     missing = sorted(set(names) - set(found))
     if missing:
-        raise StageError(f"`dvc exp show` lists no results for {', '.join(missing)}")
+        raise CommandError(f"`dvc exp show` lists no results for {', '.join(missing)}")
     return sorted(found.values(), key=lambda trial: trial.validation["cv_rmse"])
 
 
@@ -157,7 +159,7 @@ def parse_overrides(overrides: list[str]) -> dict[str, list[Any]]:
     for override in overrides:
         key, _, values = override.partition("=")
         if not values:
-            raise StageError(f"-S {override}: expected section.key=value[,value...]")
+            raise CommandError(f"-S {override}: expected section.key=value[,value...]")
         grid[key] = values.split(",")
     return grid
 
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, help="experiments run at once (default: params)")
     parser.add_argument("--apply", action="store_true", help="dvc exp apply the best point")
     args = parser.parse_args(argv)
-    settings = load_params("tune", REPO_ROOT / "params.yaml")
+    settings = load_params("tune")
     grid = parse_overrides(args.overrides) if args.overrides else settings["grid"]
     names = queue(grid)
     log.info("queued %d experiments: %s", len(names), ", ".join(names))
@@ -183,4 +185,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_command(main)

@@ -18,16 +18,16 @@ def _score(
     served: ServedModel, endpoint: str, movies: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
     """Rate validated movies, hand their inputs to the drift window, record the metrics, and
-    queue them for the prediction log when it is on."""
+    queue them for the prediction log when it is on. A movie's genres the model never learned
+    are named in its answer (`ignored_genres`) and counted."""
     predictor = served.predictor
     columns = predictor.columns(movies)
     started = time.perf_counter()
     result = predictor.predict(columns)
     seconds = time.perf_counter() - started
     served.drift.observe(columns)
-    current_app.extensions["telemetry"].record_predictions(
-        endpoint, predictor.model_id, result.ratings, seconds
-    )
+    telemetry = current_app.extensions["telemetry"]
+    telemetry.record_predictions(endpoint, predictor.model_id, result.ratings, seconds)
     ratings, lows, highs = result.ratings.tolist(), result.lows.tolist(), result.highs.tolist()
     coverage = predictor.coverage
     prediction_log = current_app.extensions["prediction_log"]
@@ -35,10 +35,17 @@ def _score(
         prediction_log.submit(
             endpoint, predictor.model_id, coverage, movies, (ratings, lows, highs)
         )
-    return [
+    answers = [
         {"rating": rating, "interval": {"low": low, "high": high, "coverage": coverage}}
         for rating, low, high in zip(ratings, lows, highs, strict=True)
     ]
+    ignored = predictor.ignored_genres(columns["genres"])
+    if any(ignored):
+        telemetry.record_ignored_genres(ignored)
+        for answer, genres in zip(answers, ignored, strict=True):
+            if genres:
+                answer["ignored_genres"] = genres
+    return answers
 
 
 @blueprint.post("/predict")

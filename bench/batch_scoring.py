@@ -1,7 +1,7 @@
 """Batch scoring at the size of the full dump: `python -m tools.score` against scikit-learn's
 own `predict` on the same rows.
 
-    python bench/score.py [--dump DIR | --scale 1.0] [--dumps /tmp/imdb-dumps]
+    python -m bench.batch_scoring [--dump DIR | --scale 1.0] [--dumps /tmp/imdb-dumps]
                           [--model models/model.json] [--repeats 2]
 
 The dump is DIR, or bench/make_dump.py's at --scale (made once under --dumps, then reused).
@@ -34,52 +34,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from full_scale import dump_for, time_report
-
-from harness.loopback import REPO_ROOT, timed_run
+from bench.full_scale import dump_for, time_report
+from harness.loopback import timed_run
 from imdb_rating.artifact import load_verified_model
 from imdb_rating.trees import flatten
 from tools.score import PREDICT_ROWS
+from workspace.layout import MODEL_CARD, REPO_ROOT
 
 RSS_BAR_MIB = 2048
-
-# The same rows as tools.score (its reader and checks), then sklearn's predict instead of the
-# flattened walk. Saving the matrix (for the model-only comparison) takes ~0.1 s of its time.
-REFERENCE = """
-import json, sys, time
-from pathlib import Path
-from types import SimpleNamespace
-import numpy as np
-from imdb_rating.artifact import load_verified_model
-from imdb_rating.features import FeatureSpec, build_matrix
-from tools.score import check_rows, open_source
-
-dump, card, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])  # out: a folder
-model, card_data = load_verified_model(card)
-spec = FeatureSpec.from_dict(card_data["feature_spec"])
-# What check_rows reads of a Predictor, without flattening the model.
-inputs = SimpleNamespace(genres=spec.genres, crew_roles=spec.crew_roles)
-clock = time.perf_counter()
-source = open_source(dump, "imdb", spec.crew_roles, "tconst", 50_000)
-phases = {"read": time.perf_counter() - clock, "check": 0.0, "features": 0.0}
-blocks = []
-for chunk in source.chunks:
-    clock = time.perf_counter()
-    _, columns, _ = check_rows(chunk.frame, source.text, inputs)
-    checked = time.perf_counter()
-    blocks.append(build_matrix(columns, spec))
-    phases["check"] += checked - clock
-    phases["features"] += time.perf_counter() - checked
-matrix = np.vstack(blocks)
-clock = time.perf_counter()
-predictions = model.predict(matrix)
-phases["sklearn_predict"] = time.perf_counter() - clock
-np.save(out / "matrix.npy", matrix)
-np.save(out / "sklearn.npy", predictions)
-(out / "phases.json").write_text(json.dumps(phases))
-"""
 
 
 def one_thread(predict: Callable[[np.ndarray], np.ndarray], rows: np.ndarray) -> np.ndarray:
@@ -124,7 +86,7 @@ def main() -> None:
     parser.add_argument("--dump", type=Path, help="a folder in the official layout")
     parser.add_argument("--scale", type=float, default=1.0, help="without --dump: make_dump's")
     parser.add_argument("--dumps", type=Path, default=Path(tempfile.gettempdir()) / "imdb-dumps")
-    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / "model.json")
+    parser.add_argument("--model", type=Path, default=MODEL_CARD)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each (median)")
     args = parser.parse_args()
     dump = args.dump or dump_for(args.scale, args.dumps)
@@ -132,7 +94,8 @@ def main() -> None:
         work = Path(tmp)
         output = work / "out.parquet"
         score_run = [sys.executable, "-m", "tools.score", str(dump), "-o", str(output)]
-        reference_run = [sys.executable, "-c", REFERENCE, str(dump), str(args.model), str(work)]
+        reference_run = [sys.executable, "-m", "bench.sklearn_scoring", str(dump), str(args.model)]
+        reference_run.append(str(work))
         scores, references, phase_runs = [], [], []
         for _ in range(args.repeats):
             scores.append(run_timed([*score_run, "--model", str(args.model)], work / "time"))

@@ -1,5 +1,5 @@
-"""MLflow for the pipeline: the train stage's run and registered version, the champion gate,
-and promotion. Not a stage itself: `stages.train` and `make promote` call it.
+"""The registry's versions: the train stage's run and registered version, the champion gate,
+and promotion. `stages.train`, `stages.card` and the tools (`make promote`) call it.
 
 - Identity: each version is tagged with its model's `model_id` (a hash of the model card, the
   same on every machine; a registry's version number is local to one tracking store), the
@@ -24,21 +24,22 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from imdb_data.movies import as_columns
+from imdb_rating.accuracy import regression_metrics
 from imdb_rating.artifact import (
     READABLE_CARD_MARKDOWN,
     READABLE_CARD_PAGE,
     ArtifactError,
     read_model_card,
 )
-from imdb_rating.features import FeatureSpec
 from imdb_rating.predictor import Predictor
-from stages.common import PARAMS_FILE, REPO_ROOT, StageError, load_params, regression_metrics
-from stages.featurize import as_columns, split_mask
+from workspace.commands import CommandError
+from workspace.layout import PARAMS_FILE, REPO_ROOT
+from workspace.params import load_params
 
-log = logging.getLogger("stages.registry")
+log = logging.getLogger("registry.versions")
 
 EXPERIMENT = "imdb-rating"
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -101,19 +102,13 @@ def rmse_on(predictor: Predictor, movies: pd.DataFrame) -> float:
     return regression_metrics(movies["rating"].to_numpy(), predicted)["rmse"]
 
 
-def held_out_by(spec: FeatureSpec, tconsts: pd.Series) -> np.ndarray:
-    """Rows a model with this feature spec cannot have trained on: its split is a hash of the
-    tconst, so a row its split puts in test was never in its train split, whatever its data."""
-    return split_mask(tconsts, spec.split.test_size, spec.split.seed)
-
-
 def compare(
     challenger: Predictor, champion: Predictor | None, test_movies: pd.DataFrame, min_rows: int
 ) -> GateResult:
     """The gate's verdict; `test_movies` is the new model's test split, raw fields + rating."""
     if champion is None:
         return GateResult("no champion", "no version has the alias champion yet")
-    rows = test_movies[held_out_by(champion.spec, test_movies["tconst"])]
+    rows = test_movies[champion.spec.split.held_out(test_movies["tconst"])]
     if len(rows) < min_rows:
         return GateResult(
             "no comparison",
@@ -170,7 +165,7 @@ def register(
 
     Returns what the train stage logs: the run id, the version and the gate's result.
     """
-    from imdb_rating import pyfunc
+    from registry import pyfunc
 
     mlflow, client = tracking()
     challenger = Predictor(models_dir / "model.json")
@@ -196,7 +191,7 @@ def register(
                 pyfunc.SKOPS_ARTIFACT: str(models_dir / "model.skops"),
             },
             code_paths=[str(REPO_ROOT / "imdb_rating")],
-            signature=pyfunc.signature(challenger.crew_roles),
+            signature=pyfunc.signature(challenger.movie_fields),
             input_example=input_example(test_movies, challenger.input_fields),
             # Stated, not inferred: inference re-imports the model in a subprocess (~5 s).
             pip_requirements=serving_requirements(),
@@ -259,7 +254,7 @@ def log_model_card(name: str, model_id: str, paths: list[Path]) -> None:
     _, client = tracking()
     versions = client.search_model_versions(f"name = '{name}' and tag.model_id = '{model_id}'")
     if not versions:
-        raise StageError(
+        raise CommandError(
             f"no version of {name} at {tracking_uri()} has model_id {model_id}: run the train"
             " stage with this tracking URI first"
         )
@@ -283,17 +278,17 @@ def promote(name: str, card_path: Path, version: str | None = None) -> str:
     """Move `champion` to the version whose model_id is the one `card_path` pins.
 
     `version` names the version to promote; by default the newest one with the pinned id.
-    Raises StageError (one line) for a version of another model, or when none has the id.
+    Raises CommandError (one line) for a version of another model, or when none has the id.
     """
     try:
         pinned = read_model_card(card_path)["model_id"]
     except ArtifactError as error:
-        raise StageError(str(error)) from None
+        raise CommandError(str(error)) from None
     _, client = tracking()
     if version is None:
         found = client.search_model_versions(f"name = '{name}' and tag.model_id = '{pinned}'")
         if not found:
-            raise StageError(
+            raise CommandError(
                 f"no version of {name} at {tracking_uri()} has model_id {pinned}"
                 " (the train stage registers it: run `dvc repro` with this tracking URI)"
             )
@@ -301,7 +296,7 @@ def promote(name: str, card_path: Path, version: str | None = None) -> str:
     candidate = client.get_model_version(name, version)
     identity = candidate.tags.get("model_id")
     if identity != pinned:
-        raise StageError(
+        raise CommandError(
             f"refusing to promote {name} version {version}: its model_id {identity} is not"
             f" the pinned {pinned} ({card_path})"
         )

@@ -1,6 +1,6 @@
 """Service bars, measured side by side in one run with wrk on 127.0.0.1.
 
-    python bench/service.py [--rounds 3] [--seconds 10] [--workers 2] [--skip-mlflow]
+    python -m bench.serving [--rounds 3] [--seconds 10] [--workers 2] [--skip-mlflow]
 
 Starts, with the same Gunicorn configuration and worker count: the service, a bare Flask JSON
 echo (the reference), and MLflow's own scoring server (`mlflow models serve --env-manager
@@ -21,11 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import numpy as np
 
-from harness.loopback import REPO_ROOT, GunicornService, mlflow_scoring_server, wrk
+from harness.loopback import GunicornService, mlflow_scoring_server, wrk
+from workspace.layout import MODEL_CARD, MOVIES_FILE, REPO_ROOT
 
 MOVIE = {
     "year": 1999,
@@ -40,7 +39,7 @@ def distinct_movies(card: dict, count: int = 1000) -> list[dict]:
     """`count` movies of `make repro`'s cleaned data (seeded draw), as /predict takes them."""
     import pandas as pd
 
-    movies = pd.read_parquet(REPO_ROOT / "data" / "clean" / "movies.parquet")
+    movies = pd.read_parquet(MOVIES_FILE)
     known = set(card["feature_spec"]["genres"])
     drawn = movies.sample(count, random_state=0)
     return [
@@ -96,7 +95,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--skip-mlflow", action="store_true")
     args = parser.parse_args()
-    card_path = REPO_ROOT / "models" / "model.json"
+    card_path = MODEL_CARD
     card = json.loads(card_path.read_text())
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
     quiet = {"IMDB_LOG_LEVEL": "warning"}

@@ -1,6 +1,6 @@
 """Prediction log overhead: the service with the log off and on, side by side, with wrk.
 
-    python bench/prediction_log.py [--rounds 3] [--seconds 5] [--workers 2] [--connections 16]
+    python -m bench.prediction_log_cost [--rounds 3] [--seconds 5] [--workers 2] [--connections 16]
 
 Starts the service twice with the same Gunicorn configuration and model, one with
 IMDB_PREDICTION_LOG_DIR set; rounds alternate between them (single movies, then batches of
@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.service import MOVIE
-from harness.loopback import REPO_ROOT, GunicornService, scrape_metrics, wrk
-from service.prediction_log import log_files
+from bench.serving import MOVIE
+from harness.loopback import GunicornService, scrape_metrics, wrk
+from imdb_rating.prediction_records import log_files
+from workspace.layout import MODEL_CARD
 
 BAR = 0.90
 BATCH = {"movies": [MOVIE] * 100}
@@ -33,7 +31,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
-    card = REPO_ROOT / "models" / "model.json"
+    card = MODEL_CARD
     tmp = Path(tempfile.mkdtemp(prefix="bench-prediction-log-"))
     log_dir = tmp / "predictions"
     quiet = {"IMDB_LOG_LEVEL": "warning"}
