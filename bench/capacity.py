@@ -50,7 +50,8 @@ import numpy as np
 
 from bench.serving import MOVIE
 from harness.loopback import GunicornService, wrk
-from imdb_rating.drift import psi
+from imdb_rating.card import read_model_card
+from imdb_rating.drift import DriftReference, psi
 from workspace.layout import MODEL_CARD
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -262,7 +263,7 @@ def capacity_plan(name: str, service: np.ndarray, args) -> None:
 
 
 def drift_noise(
-    reference: dict, windows: list[int], pods: list[int], trials: int, seed: int = 0
+    reference: DriftReference, windows: list[int], pods: list[int], trials: int, seed: int = 0
 ) -> dict[tuple[str, int], dict[str, float]]:
     """PSI per input of windows of n movies drawn from the reference distribution itself:
     the median and 99th percentile for one pod, and the 99th percentile of the largest value
@@ -270,8 +271,9 @@ def drift_noise(
     fewer than the window really holds, so the genre figures err on the noisy side."""
     rng = np.random.default_rng(seed)
     table = {}
-    for feature, histogram in reference.items():
-        fractions = np.asarray(histogram["fractions"], dtype=np.float64)
+    histograms = {name: ref.fractions for name, ref in reference.numeric.items()}
+    for feature, shares in histograms | {"genres": reference.genres.fractions}.items():
+        fractions = np.asarray(shares, dtype=np.float64)
         for n in windows:
             counts = rng.multinomial(n, fractions / fractions.sum(), size=(trials, max(pods)))
             values = np.array([[psi(fractions, row) for row in trial] for trial in counts])
@@ -406,9 +408,9 @@ def main() -> None:
     if "load" in args.parts:
         load_part(args)
     if "drift" in args.parts:
-        card = json.loads((MODEL_CARD).read_text())
+        card = read_model_card(MODEL_CARD)
         windows = [250, 1000, 2000, 8000]
-        table = drift_noise(card["feature_spec"]["drift_reference"], windows, [10, 100], 200)
+        table = drift_noise(card.feature_spec.drift_reference, windows, [10, 100], 200)
         print("\nDrift noise: PSI of undrifted windows (200 trials per cell)\n")
         print_drift(table)
 

@@ -15,7 +15,6 @@ genre set differs, so no per-word memo or warm tree path is shared across the ba
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.loopback import GunicornService, mlflow_scoring_server, wrk
+from imdb_rating.card import ModelCard, read_model_card
 from workspace.layout import MODEL_CARD, MOVIES_FILE, REPO_ROOT
 
 MOVIE = {
@@ -35,12 +35,12 @@ MOVIE = {
 }
 
 
-def distinct_movies(card: dict, count: int = 1000) -> list[dict]:
+def distinct_movies(card: ModelCard, count: int = 1000) -> list[dict]:
     """`count` movies of `make repro`'s cleaned data (seeded draw), as /predict takes them."""
     import pandas as pd
 
     movies = pd.read_parquet(MOVIES_FILE)
-    known = set(card["feature_spec"]["genres"])
+    known = set(card.feature_spec.genres)
     drawn = movies.sample(count, random_state=0)
     return [
         {
@@ -75,15 +75,15 @@ def nodes_walked(card_path: Path) -> tuple[int, float]:
     return len(depths), sum(depths)
 
 
-def registered_version(card: dict, tracking_uri: str) -> str:
+def registered_version(card: ModelCard, tracking_uri: str) -> str:
     """The registry version holding the served model (tagged with its model_id)."""
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri)
-    query = f"name = '{card['name']}' and tag.model_id = '{card['model_id']}'"
+    query = f"name = '{card.name}' and tag.model_id = '{card.model_id}'"
     versions = client.search_model_versions(query)
     if not versions:
-        sys.exit(f"no registered version has model_id {card['model_id']}: run `dvc repro`")
+        sys.exit(f"no registered version has model_id {card.model_id}: run `dvc repro`")
     return str(max(int(v.version) for v in versions))
 
 
@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--skip-mlflow", action="store_true")
     args = parser.parse_args()
     card_path = MODEL_CARD
-    card = json.loads(card_path.read_text())
+    card = read_model_card(card_path)
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
     quiet = {"IMDB_LOG_LEVEL": "warning"}
     service = GunicornService(tmp / "service", card_path, args.workers, env=quiet)
@@ -123,7 +123,7 @@ def main() -> None:
         echo.stop()
     if not args.skip_mlflow:
         tracking_uri = f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
-        model_uri = f"models:/{card['name']}/{registered_version(card, tracking_uri)}"
+        model_uri = f"models:/{card.name}/{registered_version(card, tracking_uri)}"
         with mlflow_scoring_server(model_uri, tracking_uri, args.workers) as url:
             body = {"dataframe_records": [MOVIE]}
             for _ in range(args.rounds):
@@ -131,7 +131,7 @@ def main() -> None:
                 runs["mlflow"].append(result)
     report(args, runs)
     trees, walked = nodes_walked(card_path)
-    print(f"served model {card['model_id']}: {trees} trees, {walked:.0f} nodes walked per movie")
+    print(f"served model {card.model_id}: {trees} trees, {walked:.0f} nodes walked per movie")
 
 
 def report(args, runs: dict[str, list[dict]]) -> None:

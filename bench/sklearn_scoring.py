@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from imdb_rating.artifact import load_verified_model
-from imdb_rating.features import FeatureSpec, build_matrix
+from imdb_rating.features import build_matrix
 from imdb_rating.movie import movie_fields
 from tools.score import check_rows, open_source
 
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="a folder for the results")
     args = parser.parse_args()
     model, card = load_verified_model(args.card)
-    spec = FeatureSpec.from_dict(card["feature_spec"])
+    spec = card.feature_spec
     fields = movie_fields(spec.crew_roles, spec.genres)  # as a Predictor's, without flattening
     clock = time.perf_counter()
     source = open_source(args.dump, "imdb", spec.crew_roles, "tconst", 50_000)

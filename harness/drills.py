@@ -5,6 +5,7 @@ tests/test_reliability.py at test size."""
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import os
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.loopback import GunicornService, http_request, scrape_metrics, wrk
-from imdb_rating.artifact import model_id
+from imdb_rating.card import read_model_card
 
 MOVIE = {"year": 1999, "num_votes": 25_000, "runtime_minutes": 136, "genres": ["Drama"]}
 
@@ -141,10 +142,10 @@ def rollout(service: GunicornService, deployed: Path, next_card: Path, seconds: 
     failed = result["non_2xx"] + result["socket_errors"]
 
     # Then a broken rollout: a new card whose artifact does not match.
-    card = json.loads(next_card.read_text())
-    card["artifact"]["sha256"] = "0" * 64
-    card["model_id"] = model_id(card)  # a consistent card, whose artifact does not match it
-    (deployed / ".model.json.new").write_text(json.dumps(card))
+    card = read_model_card(next_card)
+    # A consistent card (its id is its content's), whose artifact does not match it.
+    broken = card.replace(artifact=dataclasses.replace(card.artifact, sha256="0" * 64))
+    (deployed / ".model.json.new").write_text(json.dumps(broken.to_dict()))
     (deployed / ".model.json.new").replace(deployed / "model.json")
     time.sleep(3 * float(service.env.get("IMDB_MODEL_POLL_SECONDS", "1")))
     still = {

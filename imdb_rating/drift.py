@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,51 @@ NO_GENRE = "(none)"
 MONITORED_FIELDS = ("year", "runtime_minutes", "num_votes", "title", "genres")
 # A bin with no observations would make PSI infinite; this floor is the usual convention.
 PSI_FLOOR = 1e-4
+
+
+@dataclass(frozen=True)
+class NumericReference:
+    """A numeric input's training distribution: bin edges (bisect right), and the share of
+    values in each bin, the last one for missing values."""
+
+    edges: list[float]
+    fractions: list[float]
+
+
+@dataclass(frozen=True)
+class CategoricalReference:
+    """The share of each category among all labels (NO_GENRE last)."""
+
+    categories: list[str]
+    fractions: list[float]
+
+
+@dataclass(frozen=True)
+class DriftReference:
+    """The training distribution of each monitored input (`monitored_inputs`) and of genres."""
+
+    numeric: dict[str, NumericReference]
+    genres: CategoricalReference
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: per input, its kind and its reference."""
+        numeric = {
+            name: {"kind": "numeric", "edges": ref.edges, "fractions": ref.fractions}
+            for name, ref in self.numeric.items()
+        }
+        genres = self.genres
+        categorical = {"categories": genres.categories, "fractions": genres.fractions}
+        return numeric | {"genres": {"kind": "categorical", **categorical}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Mapping[str, Any]]) -> DriftReference:
+        numeric = {
+            name: NumericReference(ref["edges"], ref["fractions"])
+            for name, ref in data.items()
+            if ref["kind"] == "numeric"
+        }
+        genres = data["genres"]
+        return cls(numeric, CategoricalReference(genres["categories"], genres["fractions"]))
 
 
 def monitored_inputs(columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
@@ -40,20 +86,21 @@ def numeric_bins(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
     return bins
 
 
-def numeric_reference(values: np.ndarray, bins: int) -> dict[str, Any]:
+def numeric_reference(values: np.ndarray, bins: int) -> NumericReference:
     """Quantile bin edges of the training values, with a last bin for missing values."""
     present = values[~np.isnan(values)]
     quantiles = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]) if present.size else []
     edges = sorted({round(float(q), 6) for q in quantiles})
     counts = np.bincount(numeric_bins(values, edges), minlength=len(edges) + 2)
-    return {"kind": "numeric", "edges": edges, "fractions": _fractions(counts)}
+    return NumericReference(edges, _fractions(counts))
 
 
-def categorical_reference(labels: Iterable[Sequence[str]], categories: Sequence[str]):
+def categorical_reference(
+    labels: Iterable[Sequence[str]], categories: Sequence[str]
+) -> CategoricalReference:
     """Share of each category among all labels (a movie with no genre counts as NO_GENRE)."""
     names = [*categories, NO_GENRE]
-    counts = categorical_counts(labels, names)
-    return {"kind": "categorical", "categories": names, "fractions": _fractions(counts)}
+    return CategoricalReference(names, _fractions(categorical_counts(labels, names)))
 
 
 def categorical_counts(labels: Iterable[Sequence[str]], names: Sequence[str]) -> np.ndarray:
@@ -73,19 +120,19 @@ def categorical_bins(labels: Sequence[str], index: Mapping[str, int]) -> list[in
 
 
 def psi_by_input(
-    reference: Mapping[str, Any], columns: Mapping[str, Sequence[Any]]
+    reference: DriftReference, columns: Mapping[str, Sequence[Any]]
 ) -> dict[str, float]:
     """PSI of a set of movies (`build_matrix` columns) against a spec's drift reference, per
     monitored input and for the genres: the service's drift metric, over any set of movies."""
     inputs = monitored_inputs(columns)
     values = {}
-    for name, ref in reference.items():
-        if ref["kind"] == "numeric":
-            bins = numeric_bins(inputs[name], ref["edges"])
-            values[name] = psi(ref["fractions"], np.bincount(bins, minlength=len(ref["fractions"])))
-    genres = reference["genres"]
-    counts = categorical_counts(columns["genres"], genres["categories"])
-    values["genres"] = psi(genres["fractions"], counts)
+    for name, ref in reference.numeric.items():
+        bins = numeric_bins(inputs[name], ref.edges)
+        values[name] = psi(ref.fractions, np.bincount(bins, minlength=len(ref.fractions)))
+    genres = reference.genres
+    values["genres"] = psi(
+        genres.fractions, categorical_counts(columns["genres"], genres.categories)
+    )
     return values
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from imdb_rating.drift import DriftReference
 from imdb_rating.movie import input_defaults
 from imdb_rating.splits import share_mask
 
@@ -39,10 +40,6 @@ _PART = re.compile(r"\bpart\s+\w+", re.I)
 # Target-encoding tables: key -> [sum of ratings, number of movies]; people tables: person ->
 # [mean log votes, first year, number of movies] (inputs only, never the target).
 Table = Mapping[str, Sequence[float]]
-# Film tables: one crew role's rated films grouped by person, as columns ("people", "starts":
-# where each person's films begin, one more entry than people; then per film "year",
-# "log_votes", "genres" as a bit mask over the spec's genres, and "rating").
-FilmTable = Mapping[str, Sequence[Any]]
 
 
 class SpecError(ValueError):
@@ -64,6 +61,34 @@ class Split:
 
 
 @dataclass(frozen=True)
+class LinearScore:
+    """A ridge regression on the linear tokens (`linear_tokens`): its intercept and the weight
+    of each token it kept."""
+
+    intercept: float
+    weights: dict[str, float]
+
+
+@dataclass(frozen=True)
+class FilmTable:
+    """One crew role's rated films grouped by person, as columns: `people`, `starts` (where
+    each person's films begin: one more entry than people), then per film its year, log votes,
+    genres (a bit mask over the spec's genres) and rating. Lists in a spec; arrays in the
+    out-of-fold copies featurize builds."""
+
+    people: Sequence[str]
+    starts: Sequence[int]
+    year: Sequence[float]
+    log_votes: Sequence[float]
+    genres: Sequence[int]
+    rating: Sequence[float]
+
+    def to_dict(self) -> dict[str, Sequence[Any]]:
+        """The JSON form: the columns themselves, not copies (millions of entries at full size)."""
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+
+@dataclass(frozen=True)
 class FeatureSpec:
     """Everything featurize learned on the train split that encoding a movie needs, and the
     training distribution of the monitored inputs (the drift reference)."""
@@ -75,19 +100,17 @@ class FeatureSpec:
     crew_encoding_smoothing: float
     title_word_smoothing: float
     target_tables: dict[str, dict[str, list[float]]]  # per crew role, and "title_words"
-    film_tables: dict[str, dict[str, list[Any]]]  # per crew role
-    # How alike two films are, for the crew's `similar_encoding`: the fields of `Similarity`.
-    crew_similarity: dict[str, float]
-    # {"intercept": float, "weights": {token: float}}, or None when featurize was told not to.
-    linear_score: dict[str, Any] | None
+    film_tables: dict[str, FilmTable]  # per crew role
+    crew_similarity: Similarity  # how alike two films are, for the crew's `similar_encoding`
+    linear_score: LinearScore | None  # None when featurize was told not to learn one
     people: dict[str, dict[str, list[float]]]  # per crew role
     # Learned from the sparsely rated movies (clean stage), which are never modelled: their
     # mean rating, per crew role a target table, and a linear score fit on them (or None).
     sparse_mean: float
     sparse_tables: dict[str, dict[str, list[float]]]
-    sparse_film_tables: dict[str, dict[str, list[Any]]]
-    sparse_linear_score: dict[str, Any] | None
-    drift_reference: dict[str, Any]
+    sparse_film_tables: dict[str, FilmTable]
+    sparse_linear_score: LinearScore | None
+    drift_reference: DriftReference
     schema_version: int = field(default=SPEC_SCHEMA_VERSION)
 
     @cached_property
@@ -102,7 +125,16 @@ class FeatureSpec:
         """The JSON form (spec.json, and the model card's `feature_spec`). The tables are
         shared, not copied: at full size they hold millions of entries."""
         values = {item.name: getattr(self, item.name) for item in fields(self)}
-        return values | {"split": asdict(self.split), "feature_names": self.feature_names}
+        return values | {
+            "split": asdict(self.split),
+            "film_tables": _tables_to_dict(self.film_tables),
+            "crew_similarity": asdict(self.crew_similarity),
+            "linear_score": _score_to_dict(self.linear_score),
+            "sparse_film_tables": _tables_to_dict(self.sparse_film_tables),
+            "sparse_linear_score": _score_to_dict(self.sparse_linear_score),
+            "drift_reference": self.drift_reference.to_dict(),
+            "feature_names": self.feature_names,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
@@ -113,12 +145,39 @@ class FeatureSpec:
             )
         values = {key: value for key, value in data.items() if key != "feature_names"}
         try:
-            spec = cls(**values | {"split": Split(**values["split"])})
-        except (KeyError, TypeError) as error:
+            spec = cls(
+                **values
+                | {
+                    "split": Split(**values["split"]),
+                    "film_tables": _tables_of(values["film_tables"]),
+                    "crew_similarity": Similarity(**values["crew_similarity"]),
+                    "linear_score": _score_of(values["linear_score"]),
+                    "sparse_film_tables": _tables_of(values["sparse_film_tables"]),
+                    "sparse_linear_score": _score_of(values["sparse_linear_score"]),
+                    "drift_reference": DriftReference.from_dict(values["drift_reference"]),
+                }
+            )
+        except (KeyError, TypeError, ValueError) as error:
             raise SpecError(f"feature spec does not fit this code ({error})") from None
         if data.get("feature_names") != spec.feature_names:
             raise SpecError("feature spec's feature_names are not its feature groups' columns")
         return spec
+
+
+def _tables_to_dict(tables: Mapping[str, FilmTable]) -> dict[str, dict[str, Sequence[Any]]]:
+    return {role: table.to_dict() for role, table in tables.items()}
+
+
+def _tables_of(data: Mapping[str, Mapping[str, Any]]) -> dict[str, FilmTable]:
+    return {role: FilmTable(**table) for role, table in data.items()}
+
+
+def _score_to_dict(score: LinearScore | None) -> dict[str, Any] | None:
+    return None if score is None else {"intercept": score.intercept, "weights": score.weights}
+
+
+def _score_of(data: Mapping[str, Any] | None) -> LinearScore | None:
+    return None if data is None else LinearScore(**data)
 
 
 # --- feature groups: names, and the function that fills their columns --------------------------
@@ -134,7 +193,7 @@ class Learned:
 
     target_tables: Mapping[str, Table]
     film_tables: Mapping[str, FilmTable]
-    linear_score: Mapping[str, Any] | None
+    linear_score: LinearScore | None
 
 
 @dataclass(frozen=True)
@@ -299,16 +358,16 @@ class FilmIndex:
         starts: list[np.ndarray] = []
         people_before = offset = 0
         for table in tables:
-            people = table["people"]
+            people = table.people
             indices = range(people_before, people_before + len(people))
             self.positions.append(dict(zip(people, indices, strict=True)))
-            starts.append(np.asarray(table["starts"][:-1], dtype=np.int64) + offset)
+            starts.append(np.asarray(table.starts[:-1], dtype=np.int64) + offset)
             people_before += len(people)
-            offset += int(table["starts"][-1])
+            offset += int(table.starts[-1])
         self.starts = np.concatenate([*starts, [offset]]).astype(np.int64)
 
         def column(name: str, dtype: type) -> np.ndarray:
-            parts = [np.asarray(table[name], dtype=dtype) for table in tables]
+            parts = [np.asarray(getattr(table, name), dtype=dtype) for table in tables]
             return np.concatenate(parts) if parts else np.empty(0, dtype)
 
         self.year = column("year", np.float64)
@@ -493,7 +552,7 @@ def _crew_filler(spec: FeatureSpec, role: str):
 def _similar_filler(spec: FeatureSpec):
     """Each role's `similar_encoding` from the train split's films, then its
     `sparse_similar_encoding` from the sparsely rated ones (SIMILAR_FEATURES' order)."""
-    similarity = Similarity(**spec.crew_similarity)
+    similarity = spec.crew_similarity
     roles = spec.crew_roles
     priors = [mean for _ in roles for mean in (spec.target_mean, spec.sparse_mean)]
 
@@ -528,13 +587,13 @@ def _linear_filler(spec: FeatureSpec):
         return math.fsum(weights.get(token, 0.0) for token in word_tokens(word))
 
     def memoized(score: Mapping[str, Any]) -> Callable[[str], float]:
-        return lru_cache(maxsize=1 << 16)(partial(value_of_word, score["weights"]))
+        return lru_cache(maxsize=1 << 16)(partial(value_of_word, score.weights))
 
     own_value = memoized(own)
     sparse_value = memoized(sparse) if sparse is not None else None
 
     def scores(score, word_value, inputs: list[tuple[set[str], list[str]]]) -> list[float]:
-        weights, intercept = score["weights"], score["intercept"]
+        weights, intercept = score.weights, score.intercept
         # fsum: the exact sum, whatever order the title's words come in.
         return [
             intercept
@@ -547,7 +606,7 @@ def _linear_filler(spec: FeatureSpec):
     def fill(block: np.ndarray, movies: Columns, learned: Learned) -> None:
         score = learned.linear_score
         assert score is not None  # the group exists only with a linear score
-        word_value = own_value if score is own else partial(value_of_word, score["weights"])
+        word_value = own_value if score is own else partial(value_of_word, score.weights)
         inputs = [
             (words, context_tokens(genres, year, votes, runtime))
             for words, genres, year, votes, runtime in _linear_inputs(movies)

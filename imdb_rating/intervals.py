@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -11,10 +10,13 @@ import numpy as np
 INTERVAL_FEATURE = "log_votes"
 
 
-def half_widths(intervals: Mapping[str, Any], log_votes: np.ndarray) -> np.ndarray:
-    """The calibrated half-width for each row's vote bucket (inf: too few to calibrate).
+def half_widths(
+    edges: Sequence[float], widths: Sequence[float], log_votes: np.ndarray
+) -> np.ndarray:
+    """The calibrated half-width (`widths`, one per bucket of `edges`) for each row's vote
+    bucket (inf: too few to calibrate).
 
     Buckets are `imdb_rating.drift.numeric_bins`' (bisect right); votes are never missing.
     """
-    buckets = np.searchsorted(intervals["edges"], log_votes, side="right")
-    return np.asarray(intervals["half_widths"], dtype=np.float64)[buckets]
+    buckets = np.searchsorted(edges, log_votes, side="right")
+    return np.asarray(widths, dtype=np.float64)[buckets]

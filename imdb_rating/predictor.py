@@ -9,14 +9,14 @@ prediction, and described by the feature spec that training wrote.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from imdb_rating.artifact import ArtifactError, load_verified_model
-from imdb_rating.features import FeatureSpec, SpecError, build_matrix
+from imdb_rating.artifact import load_verified_model
+from imdb_rating.features import build_matrix
 from imdb_rating.intervals import INTERVAL_FEATURE, half_widths
 from imdb_rating.movie import MovieField, movie_fields
 from imdb_rating.trees import flatten
@@ -39,19 +39,14 @@ class Predictor:
     def __init__(self, card_path: Path) -> None:
         model, card = load_verified_model(card_path)
         self.card = card
-        try:
-            self.spec = FeatureSpec.from_dict(card["feature_spec"])
-        except SpecError as error:
-            raise ArtifactError(f"{card_path}: {error}") from None
-        self.model_id: str = card["model_id"]
-        self.coverage: float = card["intervals"]["coverage"]
+        self.spec = card.feature_spec
+        self.model_id = card.model_id
+        self.coverage = card.intervals.coverage
         self._flat = flatten(model)
         self._votes_column = self.spec.feature_names.index(INTERVAL_FEATURE)
         # As arrays once, not per request.
-        self._intervals = {
-            key: np.asarray(card["intervals"][key], dtype=np.float64)
-            for key in ("edges", "half_widths")
-        }
+        self._edges = np.asarray(card.intervals.edges, dtype=np.float64)
+        self._half_widths = np.asarray(card.intervals.half_widths, dtype=np.float64)
         # The movie contract for this model (its crew inputs, its genres), and its inputs.
         self.movie_fields: list[MovieField] = movie_fields(self.crew_roles, self.genres)
         self.input_fields = [field.name for field in self.movie_fields if field.model_input]
@@ -81,7 +76,7 @@ class Predictor:
         bounds = np.empty((3, len(features)))
         ratings = self._flat.predict(features)
         np.minimum(np.maximum(ratings, RATING_RANGE[0]), RATING_RANGE[1], out=bounds[0])
-        half = half_widths(self._intervals, features[:, self._votes_column])
+        half = half_widths(self._edges, self._half_widths, features[:, self._votes_column])
         np.subtract(bounds[0], half, out=bounds[1])
         np.add(bounds[0], half, out=bounds[2])
         np.minimum(np.maximum(bounds, RATING_RANGE[0]), RATING_RANGE[1], out=bounds)
@@ -92,14 +87,14 @@ class Predictor:
         """What is being served, for GET /model."""
         card = self.card
         return {
-            "name": card["name"],
+            "name": card.name,
             "model_id": self.model_id,
-            "model_type": card["model_type"],
-            "metrics": card["metrics"],
+            "model_type": card.model_type,
+            "metrics": asdict(card.metrics),
             "features": self.spec.feature_names,
             "genres": self.genres,
             "crew_inputs": self.crew_roles,
-            "interval": {"coverage": self.coverage, "method": card["intervals"]["method"]},
-            "training_data_sha256": card["training_data"]["sha256"],
-            "artifact_sha256": card["artifact"]["sha256"],
+            "interval": {"coverage": self.coverage, "method": card.intervals.method},
+            "training_data_sha256": card.training_data.sha256,
+            "artifact_sha256": card.artifact.sha256,
         }

@@ -28,12 +28,8 @@ import pandas as pd
 
 from imdb_data.movies import as_columns
 from imdb_rating.accuracy import regression_metrics
-from imdb_rating.artifact import (
-    READABLE_CARD_MARKDOWN,
-    READABLE_CARD_PAGE,
-    ArtifactError,
-    read_model_card,
-)
+from imdb_rating.artifact import READABLE_CARD_MARKDOWN, READABLE_CARD_PAGE
+from imdb_rating.card import ArtifactError, read_model_card
 from imdb_rating.predictor import Predictor
 from workspace.commands import CommandError
 from workspace.layout import PARAMS_FILE, REPO_ROOT
@@ -170,19 +166,17 @@ def register(
     mlflow, client = tracking()
     challenger = Predictor(models_dir / "model.json")
     card = challenger.card  # read and verified once: tens of MB on the full dump
-    name = card["name"]
+    name = card.name
     tags = {
-        "model_id": card["model_id"],
-        "training_data_sha256": card["training_data"]["sha256"],
+        "model_id": card.model_id,
+        "training_data_sha256": card.training_data.sha256,
         "git_commit": git_commit(),
-        "params": json.dumps(card["params"], sort_keys=True),
+        "params": json.dumps(card.params, sort_keys=True),
     }
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run(tags=tags) as run:
         mlflow.log_params(run_params)
-        mlflow.log_metrics(
-            {f"test_{k}": float(v) for k, v in card["metrics"].items() if isinstance(v, float)}
-        )
+        mlflow.log_metrics({f"test_{name}": value for name, value in card.metrics.scores().items()})
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=pyfunc.__file__,
@@ -202,7 +196,7 @@ def register(
             client.set_model_version_tag(name, version, key, value)
         # The card stage logs the card of a new model. A rerun that rebuilds the same model
         # (a fresh clone) skips that stage: the git-tracked card is then this model's; log it.
-        card_files = card_files_of(models_dir, card["model_id"])
+        card_files = card_files_of(models_dir, card.model_id)
         for path in card_files:
             mlflow.log_artifact(str(path), artifact_path=CARD_ARTIFACTS)
         champion_version, champion, why_not = _champion(mlflow, client, name)
@@ -226,7 +220,7 @@ def register(
                     "gate_champion_rmse": result.champion_rmse,
                 }
             )
-    describe = f"version {version} (model {card['model_id']})"
+    describe = f"version {version} (model {card.model_id})"
     if result.earns_challenger:
         client.set_registered_model_alias(name, CHALLENGER, version)
         describe += f" is the new {CHALLENGER}"
@@ -281,7 +275,7 @@ def promote(name: str, card_path: Path, version: str | None = None) -> str:
     Raises CommandError (one line) for a version of another model, or when none has the id.
     """
     try:
-        pinned = read_model_card(card_path)["model_id"]
+        pinned = read_model_card(card_path).model_id
     except ArtifactError as error:
         raise CommandError(str(error)) from None
     _, client = tracking()

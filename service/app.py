@@ -47,8 +47,8 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
     predictor = holder.current.predictor
     app.logger.info(
         "serving %s model %s (sha256 %s…)",
-        predictor.card["name"],
+        predictor.card.name,
         predictor.model_id,
-        predictor.card["artifact"]["sha256"][:12],
+        predictor.card.artifact.sha256[:12],
     )
     return app

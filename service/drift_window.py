@@ -22,6 +22,7 @@ import numpy as np
 
 from imdb_rating.drift import (
     MONITORED_FIELDS,
+    DriftReference,
     categorical_bins,
     monitored_inputs,
     numeric_bins,
@@ -36,11 +37,11 @@ FLUSH_SECONDS = 0.5
 
 
 class DriftWindow:
-    def __init__(self, reference: Mapping[str, Any], size: int, path: Path | None) -> None:
+    def __init__(self, reference: DriftReference, size: int, path: Path | None) -> None:
         self.reference = reference
         self.size = size
-        self._numeric = [name for name in reference if reference[name]["kind"] == "numeric"]
-        self._genres = reference["genres"]["categories"]
+        self._numeric = list(reference.numeric)
+        self._genres = reference.genres.categories
         self._genre_index = {name: i for i, name in enumerate(self._genres)}
         self._columns = len(self._numeric) + 1  # + a bit mask of the movie's genres
         length = (HEADER_SLOTS + size * self._columns) * 8
@@ -78,7 +79,7 @@ class DriftWindow:
         inputs = monitored_inputs(columns)
         rows = np.empty((len(columns["year"]), self._columns), dtype=np.int64)
         for column, name in enumerate(self._numeric):
-            rows[:, column] = numeric_bins(inputs[name], self.reference[name]["edges"])
+            rows[:, column] = numeric_bins(inputs[name], self.reference.numeric[name].edges)
         for row, genres in enumerate(columns["genres"]):
             mask = 0
             for index in categorical_bins(genres, self._genre_index):
@@ -116,11 +117,9 @@ class DriftWindow:
             window = self._ring[:filled].copy()
         values = {}
         for column, name in enumerate(self._numeric):
-            counts = np.bincount(
-                window[:, column], minlength=len(self.reference[name]["fractions"])
-            )
-            values[name] = psi(self.reference[name]["fractions"], counts)
+            fractions = self.reference.numeric[name].fractions
+            values[name] = psi(fractions, np.bincount(window[:, column], minlength=len(fractions)))
         masks = window[:, -1]
         genre_counts = [int(np.count_nonzero(masks & (1 << i))) for i in range(len(self._genres))]
-        values["genres"] = psi(self.reference["genres"]["fractions"], genre_counts)
+        values["genres"] = psi(self.reference.genres.fractions, genre_counts)
         return filled, values

@@ -50,7 +50,7 @@ def load_served_model(app: Flask, config: ServiceConfig) -> ServedModel:
     drift_file = None
     if config.multiprocess_dir is not None:
         # Shared by the workers serving this artifact; a new artifact starts a new window.
-        sha = predictor.card["artifact"]["sha256"][:16]
+        sha = predictor.card.artifact.sha256[:16]
         drift_file = config.multiprocess_dir / f"drift-{sha}.bin"
     return ServedModel(
         predictor=predictor,

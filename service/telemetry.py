@@ -162,7 +162,7 @@ class Telemetry:
     @staticmethod
     def _info_labels(predictor: Predictor) -> tuple[str, ...]:
         card = predictor.card
-        return card["name"], predictor.model_id, card["model_type"], card["artifact"]["sha256"]
+        return card.name, predictor.model_id, card.model_type, card.artifact.sha256
 
     def show_model(self, predictor: Predictor, previous: Predictor | None = None) -> None:
         if previous is not None:
@@ -171,8 +171,8 @@ class Telemetry:
         self.model_info.labels(*self._info_labels(predictor)).set(1)
         self.model_loaded.set(1)
         self.model_loaded_at.set(time.time())
-        for name in ("rmse", "mae", "r2", "interval_coverage"):
-            self.model_test_metric.labels(name).set(predictor.card["metrics"][name])
+        for name, value in predictor.card.metrics.scores().items():
+            self.model_test_metric.labels(name).set(value)
 
     def _request_started(self) -> None:
         if request.path != "/metrics":

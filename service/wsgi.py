@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from imdb_rating.artifact import ArtifactError
+from imdb_rating.card import ArtifactError
 from service.app import create_app
 from service.config import ConfigError
 

@@ -22,8 +22,9 @@ from typing import Any
 from markdown_it import MarkdownIt
 
 from imdb_rating.artifact import READABLE_CARD_MARKDOWN, READABLE_CARD_PAGE
+from imdb_rating.card import ArtifactError, ModelCard, read_model_card
 from registry.versions import log_model_card
-from workspace.commands import run_command
+from workspace.commands import CommandError, run_command
 from workspace.files import atomic_path
 from workspace.layout import METRICS_DIR, MODEL_CARD, MODELS_DIR
 from workspace.params import load_params, stage_params
@@ -84,13 +85,13 @@ def training_data_section(source: str, clean: Mapping[str, Any], quality: Mappin
     )
 
 
-def metrics_section(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> str:
+def metrics_section(metrics: Mapping[str, Any], card: ModelCard) -> str:
     base = metrics["baseline"]
     rows = [
         [label, _number(metrics[name]), _number(base[name])]
         for name, label in (("rmse", "RMSE"), ("r2", "R²"), ("mae", "MAE"))
     ]
-    intervals = card["intervals"]
+    intervals = card.intervals
     temporal = metrics["temporal"]
     newer = [
         [label, _number(temporal[name]), _number(temporal["baseline"][name])]
@@ -113,10 +114,10 @@ def metrics_section(metrics: Mapping[str, Any], card: Mapping[str, Any]) -> str:
             "",
             _table(["metric (newer movies)", "this recipe", "original recipe"], newer),
             "",
-            f"Intervals: {intervals['method']}, calibrated for {intervals['coverage']:.0%};"
+            f"Intervals: {intervals.method}, calibrated for {intervals.coverage:.0%};"
             f" {metrics['interval_coverage']:.1%} of test ratings fall inside theirs. Half-widths"
             " by vote bucket (fewer votes, wider): "
-            + ", ".join(f"±{width}" for width in intervals["half_widths"])
+            + ", ".join(f"±{width}" for width in intervals.half_widths)
             + ".",
         ]
     )
@@ -133,8 +134,8 @@ def segments_section(segments: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(parts).rstrip()
 
 
-def limits_section(card: Mapping[str, Any], clean: Mapping[str, Any], source: str) -> str:
-    spec = card["feature_spec"]
+def limits_section(card: ModelCard, clean: Mapping[str, Any], source: str) -> str:
+    spec = card.feature_spec
     limits = [
         f"- Movies with fewer than {clean['min_votes']} votes, other title types than"
         f" {', '.join(clean['title_types'])}, or release years outside"
@@ -142,7 +143,7 @@ def limits_section(card: Mapping[str, Any], clean: Mapping[str, Any], source: st
         " only taught encodings): the service still answers for them, extrapolating.",
         "- Few votes mean noisy ratings: errors and intervals are widest there (see above).",
     ]
-    if not spec["crew_roles"]:
+    if not spec.crew_roles:
         limits.append(
             "- No crew inputs: the training data had no title.crew, so directors and writers"
             " are not used (and not accepted by the service)."
@@ -159,32 +160,32 @@ def limits_section(card: Mapping[str, Any], clean: Mapping[str, Any], source: st
     return "\n".join(["## Limits", "", *limits])
 
 
-def model_section(card: Mapping[str, Any]) -> str:
-    spec = card["feature_spec"]
-    params = ", ".join(f"{key} {value}" for key, value in sorted(card["params"].items()))
+def model_section(card: ModelCard) -> str:
+    spec = card.feature_spec
+    params = ", ".join(f"{key} {value}" for key, value in sorted(card.params.items()))
     crew = (
-        f", {' and '.join(spec['crew_roles'])} encodings (their films' mean ratings, and the same"
+        f", {' and '.join(spec.crew_roles)} encodings (their films' mean ratings, and the same"
         " weighted by each film's likeness to the movie: year, votes, genres)"
-        if spec["crew_roles"]
+        if spec.crew_roles
         else ""
     )
     linear = (
         ", a linear score (ridge regression on title words, character trigrams and genre,"
         " decade, votes and runtime indicators)"
-        if spec.get("linear_score")
+        if spec.linear_score
         else ""
     )
     return "\n".join(
         [
             "## The model",
             "",
-            f"- {card['model_type'].replace('_', ' ')} ({params}).",
-            f"- {len(spec['feature_names'])} features: year, runtime, log votes, adult flag,"
-            f" {len(spec['genres'])} genres, title statistics and a smoothed title-word"
+            f"- {card.model_type.replace('_', ' ')} ({params}).",
+            f"- {len(spec.feature_names)} features: year, runtime, log votes, adult flag,"
+            f" {len(spec.genres)} genres, title statistics and a smoothed title-word"
             f" encoding{linear}{crew}.",
-            f"- Identity: model_id `{card['model_id']}` (a hash of model.json); artifact sha256"
-            f" `{card['artifact']['sha256'][:16]}…`; training data sha256"
-            f" `{card['training_data']['sha256'][:16]}…`.",
+            f"- Identity: model_id `{card.model_id}` (a hash of model.json); artifact sha256"
+            f" `{card.artifact.sha256[:16]}…`; training data sha256"
+            f" `{card.training_data.sha256[:16]}…`.",
         ]
     )
 
@@ -226,7 +227,7 @@ def reproduce_section(source: str) -> str:
 
 
 def render(
-    card: Mapping[str, Any],
+    card: ModelCard,
     metrics: Mapping[str, Any],
     segments: Mapping[str, Any],
     quality: Mapping[str, Any],
@@ -236,10 +237,10 @@ def render(
 ) -> str:
     """The model card in Markdown."""
     sections = [
-        f"# Model card: {card['name']}, model {card['model_id']}",
+        f"# Model card: {card.name}, model {card.model_id}",
         "Predicts a movie's IMDb rating (1 to 10) from its metadata, with an 80% interval."
         f" Contact: {contact}.",
-        use_section(card["feature_spec"]["crew_roles"]),
+        use_section(card.feature_spec.crew_roles),
         model_section(card),
         training_data_section(source, clean, quality),
         metrics_section(metrics, card),
@@ -274,7 +275,10 @@ def read_json(path: Path) -> Any:
 
 def main() -> None:
     params = stage_params(CardParams, "card")
-    card = read_json(MODEL_CARD)
+    try:
+        card = read_model_card(MODEL_CARD)
+    except ArtifactError as error:
+        raise CommandError(str(error)) from None
     markdown = render(
         card,
         read_json(METRICS_DIR / "metrics.json"),
@@ -287,8 +291,8 @@ def main() -> None:
     with atomic_path(CARD_MARKDOWN) as tmp:
         tmp.write_text(markdown, encoding="utf-8")
     with atomic_path(CARD_HTML) as tmp:
-        tmp.write_text(to_html(markdown, card["model_id"]), encoding="utf-8")
-    log_model_card(card["name"], card["model_id"], [CARD_MARKDOWN, CARD_HTML])
+        tmp.write_text(to_html(markdown, card.model_id), encoding="utf-8")
+    log_model_card(card.name, card.model_id, [CARD_MARKDOWN, CARD_HTML])
     log.info("wrote %s and %s", CARD_MARKDOWN.name, CARD_HTML.name)
 
 

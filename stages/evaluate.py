@@ -173,7 +173,7 @@ def temporal_holdout(
 
 def evaluate(params: EvaluateParams) -> dict[str, Any]:
     model, card = load_verified_model(MODEL_CARD)
-    names = card["feature_spec"]["feature_names"]
+    names = card.feature_spec.feature_names
     train = pd.read_parquet(FEATURES_DIR / "train.parquet", columns=["tconst", "rating"])
     test = pd.read_parquet(FEATURES_DIR / "test.parquet")
     raw = pd.read_parquet(MOVIES_FILE, columns=["tconst", *BASELINE_COLUMNS]).set_index("tconst")
@@ -188,9 +188,9 @@ def evaluate(params: EvaluateParams) -> dict[str, Any]:
     actual = scored["rating"].to_numpy()
     metrics = {
         **regression_metrics(actual, scored["predicted"].to_numpy()),
-        "interval_coverage": card["metrics"]["interval_coverage"],
-        "n_train": card["metrics"]["n_train"],
-        "n_calibration": card["intervals"]["calibration_rows"],
+        "interval_coverage": card.metrics.interval_coverage,
+        "n_train": card.metrics.n_train,
+        "n_calibration": card.intervals.calibration_rows,
         "n_test": len(test),
         "baseline": regression_metrics(actual, scored["baseline"].to_numpy()),
     }

@@ -32,10 +32,17 @@ from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer
 
 from imdb_data.movies import as_columns
-from imdb_rating.drift import categorical_reference, monitored_inputs, numeric_reference
+from imdb_rating.drift import (
+    DriftReference,
+    categorical_reference,
+    monitored_inputs,
+    numeric_reference,
+)
 from imdb_rating.features import (
     FeatureSpec,
+    FilmTable,
     Learned,
+    LinearScore,
     Similarity,
     Split,
     build_matrix,
@@ -139,29 +146,30 @@ class Credits:
         movie = movie[order]
         return cls(movie, person[order], {name: column[movie] for name, column in films.items()})
 
-    def table(self, movies: np.ndarray | None = None) -> dict[str, Any]:
-        """The film table (features.FilmTable) of the movies selected by this boolean mask
-        (default: all), as arrays."""
+    def table(self, movies: np.ndarray | None = None) -> FilmTable:
+        """The film table of the movies selected by this boolean mask (default: all), as
+        arrays."""
         keep = slice(None) if movies is None else movies[self.movie]
         person = self.person[keep]
         firsts = np.flatnonzero(np.r_[True, person[1:] != person[:-1]]) if len(person) else []
-        return {
-            "people": person[firsts],
-            "starts": np.r_[firsts, len(person)].astype(np.int64),
+        return FilmTable(
+            people=person[firsts],
+            starts=np.r_[firsts, len(person)].astype(np.int64),
             **{name: column[keep] for name, column in self.films.items()},
-        }
+        )
 
 
 def spec_film_tables(
     columns: dict[str, list[Any]], targets: np.ndarray, roles: Sequence[str], genres: Sequence[str]
-) -> dict[str, dict[str, list[Any]]]:
+) -> dict[str, FilmTable]:
     """Per role, the movies' film table as the spec stores it (JSON lists)."""
     return {role: as_lists(Credits.of(columns, role, targets, genres).table()) for role in roles}
 
 
-def as_lists(table: dict[str, Any]) -> dict[str, list[Any]]:
-    """A film table as JSON lists."""
-    return {name: np.asarray(column).tolist() for name, column in table.items()}
+def as_lists(table: FilmTable) -> FilmTable:
+    """A film table of JSON lists."""
+    columns = table.to_dict()
+    return FilmTable(**{name: np.asarray(column).tolist() for name, column in columns.items()})
 
 
 def select(columns: dict[str, list[Any]], rows: np.ndarray) -> dict[str, list[Any]]:
@@ -191,7 +199,7 @@ class TokenCounts:
 
 def fit_linear_score(
     tokens: TokenCounts, targets: np.ndarray, alpha: float, min_count: int
-) -> dict[str, Any]:
+) -> LinearScore:
     """Ridge regression of the rating on the movies' linear tokens seen in at least min_count
     movies: the weights of the tokens, the intercept."""
     counts = tokens.matrix
@@ -199,16 +207,14 @@ def fit_linear_score(
     # when none is: a handful of movies sharing no token); their mean is all there is to learn.
     kept = np.bincount(counts.indices, minlength=counts.shape[1]) >= min_count
     if not kept.any():
-        return {"intercept": round(float(targets.mean()), 6), "weights": {}}
+        return LinearScore(round(float(targets.mean()), 6), {})
     coefficients, intercept = ridge_regression(counts[:, kept], targets, alpha)
     weights = {
         str(token): round(float(weight), 6)
         for token, weight in zip(tokens.names[kept], coefficients, strict=True)
     }
-    return {
-        "intercept": round(intercept, 6),
-        "weights": {token: weight for token, weight in weights.items() if weight != 0.0},
-    }
+    kept_weights = {token: weight for token, weight in weights.items() if weight != 0.0}
+    return LinearScore(round(intercept, 6), kept_weights)
 
 
 # The ridge solution is iterated until its normal-equation residual falls below this share of
@@ -263,7 +269,7 @@ def ridge_regression(
 def learn_from_ratings(
     columns: dict[str, list[Any]],
     tokens: TokenCounts | None,
-    films: dict[str, Any],
+    films: dict[str, FilmTable],
     targets: np.ndarray,
     roles: Sequence[str],
     params: FeaturizeParams,
@@ -287,8 +293,8 @@ class SparseLearned:
 
     mean: float
     tables: dict[str, dict[str, list[float]]]
-    film_tables: dict[str, dict[str, list[Any]]]
-    linear_score: dict[str, Any] | None
+    film_tables: dict[str, FilmTable]
+    linear_score: LinearScore | None
 
 
 def learn_from_sparse(
@@ -319,12 +325,10 @@ def learn_from_sparse(
     )
 
 
-def drift_reference(columns: dict[str, list[Any]], genres: list[str], bins: int) -> dict:
-    reference = {
-        name: numeric_reference(values, bins) for name, values in monitored_inputs(columns).items()
-    }
-    reference["genres"] = categorical_reference(columns["genres"], genres)
-    return reference
+def drift_reference(columns: dict[str, list[Any]], genres: list[str], bins: int) -> DriftReference:
+    inputs = monitored_inputs(columns)
+    numeric = {name: numeric_reference(values, bins) for name, values in inputs.items()}
+    return DriftReference(numeric, categorical_reference(columns["genres"], genres))
 
 
 def learn_spec(
@@ -355,7 +359,7 @@ def learn_spec(
         title_word_smoothing=params.title_word_smoothing,
         target_tables=dict(learned.target_tables),
         film_tables=dict(learned.film_tables),
-        crew_similarity={name: float(value) for name, value in params.crew_similarity.items()},
+        crew_similarity=Similarity(**params.crew_similarity),
         linear_score=learned.linear_score,
         people={role: people_table(movies, role) for role in roles},
         sparse_mean=sparse.mean,

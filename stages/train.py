@@ -25,12 +25,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from threadpoolctl import threadpool_limits
 
 from imdb_rating.accuracy import regression_metrics
-from imdb_rating.artifact import (
-    MODEL_CARD_SCHEMA_VERSION,
-    TRUSTED_TYPES,
-    dump_model,
-    model_id,
-)
+from imdb_rating.artifact import TRUSTED_TYPES, dump_model
+from imdb_rating.card import ArtifactRef, Intervals, ModelCard, ModelMetrics, TrainingData
 from imdb_rating.drift import numeric_bins
 from imdb_rating.features import FeatureSpec, SpecError
 from imdb_rating.intervals import INTERVAL_FEATURE, half_widths
@@ -38,7 +34,7 @@ from imdb_rating.splits import share_mask
 from registry.versions import register
 from workspace.commands import CommandError, run_command
 from workspace.files import atomic_path, sha256_file, write_json
-from workspace.layout import FEATURES_DIR, MODELS_DIR, MOVIES_FILE
+from workspace.layout import FEATURES_DIR, MODEL_CARD, MODELS_DIR, MOVIES_FILE
 from workspace.params import stage_params
 
 log = logging.getLogger("stages.train")
@@ -108,7 +104,7 @@ def conformal_quantile(residuals: np.ndarray, coverage: float) -> float:
 
 def calibrate_intervals(
     residuals: np.ndarray, log_votes: np.ndarray, coverage: float, buckets: int
-) -> dict[str, Any]:
+) -> Intervals:
     """Per vote bucket (equal shares of the calibration set), the conformal half-width."""
     quantiles = np.linspace(0, 1, buckets + 1)[1:-1]
     edges = sorted({round(float(q), 6) for q in np.quantile(log_votes, quantiles)})
@@ -117,22 +113,28 @@ def calibrate_intervals(
         round(conformal_quantile(residuals[bucket == b], coverage), 4)
         for b in range(len(edges) + 1)
     ]
-    return {
-        "method": "split conformal, Mondrian by log-votes bucket",
-        "coverage": coverage,
-        "feature": INTERVAL_FEATURE,
-        "edges": edges,
-        "half_widths": widths,
-        "calibration_rows": len(residuals),
-    }
+    return Intervals(
+        method="split conformal, Mondrian by log-votes bucket",
+        coverage=coverage,
+        feature=INTERVAL_FEATURE,
+        edges=edges,
+        half_widths=widths,
+        calibration_rows=len(residuals),
+    )
 
 
-def interval_coverage(intervals, actual, predicted, log_votes) -> float:
-    half = half_widths(intervals, log_votes)
+def interval_coverage(
+    intervals: Intervals, actual: np.ndarray, predicted: np.ndarray, log_votes: np.ndarray
+) -> float:
+    half = half_widths(intervals.edges, intervals.half_widths, log_votes)
     return round(float(np.mean(np.abs(actual - predicted) <= half)), 4)
 
 
-def fit(train: pd.DataFrame, test: pd.DataFrame, names: list[str], params: TrainParams):
+def fit(
+    train: pd.DataFrame, test: pd.DataFrame, names: list[str], params: TrainParams
+) -> tuple[Any, Intervals, ModelMetrics]:
+    """The model fit on the train split (less its calibration share), its intervals calibrated
+    on that share, and its metrics on the test split."""
     calibration = share_mask(train["tconst"], params.calibration_size, params.seed, "calibration")
     fit_rows, calibration_rows = train[~calibration], train[calibration]
     model = fit_model(params, fit_rows[names].to_numpy(), fit_rows["rating"].to_numpy())
@@ -145,11 +147,12 @@ def fit(train: pd.DataFrame, test: pd.DataFrame, names: list[str], params: Train
     )
     test_x, actual = test[names].to_numpy(), test["rating"].to_numpy()
     predicted = model.predict(test_x)
-    metrics = regression_metrics(actual, predicted)
-    metrics["interval_coverage"] = interval_coverage(
-        intervals, actual, predicted, test_x[:, column]
+    metrics = ModelMetrics(
+        **regression_metrics(actual, predicted),
+        interval_coverage=interval_coverage(intervals, actual, predicted, test_x[:, column]),
+        n_train=len(fit_rows),
+        n_test=len(test),
     )
-    metrics["n_train"], metrics["n_test"] = len(fit_rows), len(test)
     return model, intervals, metrics
 
 
@@ -172,10 +175,10 @@ def main() -> None:
     model, intervals, metrics = fit(train, test, names, params)
     log.info(
         "test RMSE %.4f, R² %.4f, MAE %.4f, interval coverage %.3f",
-        metrics["rmse"],
-        metrics["r2"],
-        metrics["mae"],
-        metrics["interval_coverage"],
+        metrics.rmse,
+        metrics.r2,
+        metrics.mae,
+        metrics.interval_coverage,
     )
     payload = dump_model(model)
     data_sha256 = sha256_file(FEATURES_DIR / "train.parquet")
@@ -188,40 +191,34 @@ def main() -> None:
 def model_card(
     params: TrainParams,
     payload: bytes,
-    metrics: dict[str, Any],
-    intervals: dict[str, Any],
+    metrics: ModelMetrics,
+    intervals: Intervals,
     spec: FeatureSpec,
     data_sha256: str,
-) -> dict[str, Any]:
-    """models/model.json: what the service verifies, loads and reports.
-
-    A pure function of the model and its inputs (no time, run id or registry version: those
-    are MLflow's), so `dvc repro` gives the same bytes anywhere, and model_id names it.
-    """
-    card = {
-        "schema_version": MODEL_CARD_SCHEMA_VERSION,
-        "name": params.registered_model,
-        "model_type": params.model,
-        "params": {"seed": params.seed, **params.hyperparameters()},
-        "metrics": metrics,
-        "intervals": intervals,
-        "artifact": {
-            "path": ARTIFACT_NAME,
-            "format": "skops",
-            "sha256": hashlib.sha256(payload).hexdigest(),
-            "trusted_types": list(TRUSTED_TYPES),
-        },
-        "training_data": {"sha256": data_sha256, "rows": metrics["n_train"]},
-        "feature_spec": spec.to_dict(),
-    }
-    return card | {"model_id": model_id(card)}
+) -> ModelCard:
+    """models/model.json: what the service verifies, loads and reports (imdb_rating/card.py)."""
+    return ModelCard.build(
+        name=params.registered_model,
+        model_type=params.model,
+        params={"seed": params.seed, **params.hyperparameters()},
+        metrics=metrics,
+        intervals=intervals,
+        artifact=ArtifactRef(
+            path=ARTIFACT_NAME,
+            format="skops",
+            sha256=hashlib.sha256(payload).hexdigest(),
+            trusted_types=list(TRUSTED_TYPES),
+        ),
+        training_data=TrainingData(sha256=data_sha256, rows=metrics.n_train),
+        feature_spec=spec,
+    )
 
 
-def write_serving_artifact(folder: Path, payload: bytes, card: dict[str, Any]) -> None:
+def write_serving_artifact(folder: Path, payload: bytes, card: ModelCard) -> None:
     """Artifact first, card last: a reader that sees the new card finds its artifact."""
     with atomic_path(folder / ARTIFACT_NAME) as tmp:
         tmp.write_bytes(payload)
-    write_json(folder / "model.json", card, compact=True)
+    write_json(folder / MODEL_CARD.name, card.to_dict(), compact=True)
 
 
 if __name__ == "__main__":

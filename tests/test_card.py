@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from imdb_rating.card import read_model_card
 from service.app import create_app
 from service.config import ServiceConfig
 from stages.card import EMBEDDED_SAMPLE, render, to_html
@@ -56,7 +57,7 @@ SEGMENTS = {
 
 
 def card(model_card_path: Path, **changes) -> str:
-    model = json.loads(model_card_path.read_text())
+    model = read_model_card(model_card_path)
     return render(
         model, METRICS, SEGMENTS, QUALITY, **{"source": "/data/imdb", "clean": CLEAN} | changes,
         contact="the team",

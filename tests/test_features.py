@@ -9,10 +9,20 @@ import numpy as np
 import pytest
 
 from imdb_rating import features
-from imdb_rating.drift import categorical_reference, numeric_bins, numeric_reference, psi
+from imdb_rating.drift import (
+    NO_GENRE,
+    CategoricalReference,
+    DriftReference,
+    categorical_reference,
+    numeric_bins,
+    numeric_reference,
+    psi,
+)
 from imdb_rating.features import (
     FeatureSpec,
     FilmIndex,
+    FilmTable,
+    LinearScore,
     Similarity,
     SpecError,
     Split,
@@ -24,18 +34,16 @@ from imdb_rating.features import (
     title_words,
 )
 
-SIMILARITY = {"years": 10.0, "log_votes": 1.0, "genre_weight": 3.0, "smoothing": 2.0}
+SIMILARITY = Similarity(years=10.0, log_votes=1.0, genre_weight=3.0, smoothing=2.0)
 
 
-def films(by_person: dict[str, list[tuple[float, float, int, float]]]) -> dict[str, list]:
-    """A film table (features.FilmTable) from each person's (year, log votes, genres, rating)."""
+def films(by_person: dict[str, list[tuple[float, float, int, float]]]) -> FilmTable:
+    """A film table from each person's (year, log votes, genres, rating)."""
     people = sorted(by_person)
     rows = [film for person in people for film in by_person[person]]
     starts = np.cumsum([0, *(len(by_person[person]) for person in people)]).tolist()
     names = ("year", "log_votes", "genres", "rating")
-    return {"people": people, "starts": starts} | {
-        name: [row[i] for row in rows] for i, name in enumerate(names)
-    }
+    return FilmTable(people, starts, *([row[i] for row in rows] for i in range(len(names))))
 
 
 def make_spec(crew: bool = True) -> FeatureSpec:
@@ -59,7 +67,7 @@ def make_spec(crew: bool = True) -> FeatureSpec:
             "writers": films({}),
         },
         crew_similarity=SIMILARITY,
-        linear_score={"intercept": 6.0, "weights": {"w:love": 0.5, "c: lo": 0.25, "g:Drama": -1.0}},
+        linear_score=LinearScore(6.0, {"w:love": 0.5, "c: lo": 0.25, "g:Drama": -1.0}),
         people={
             "directors": {"nm1": [5.0, 1930, 4], "nm2": [3.0, 1950, 1]},
             "writers": {},
@@ -72,8 +80,8 @@ def make_spec(crew: bool = True) -> FeatureSpec:
         }
         if crew
         else {},
-        sparse_linear_score={"intercept": 5.0, "weights": {"w:love": -0.5, "g:Drama": 0.25}},
-        drift_reference={},
+        sparse_linear_score=LinearScore(5.0, {"w:love": -0.5, "g:Drama": 0.25}),
+        drift_reference=DriftReference({}, CategoricalReference(["Comedy", "Drama", NO_GENRE], [])),
     )
 
 
@@ -183,7 +191,7 @@ def test_the_similar_encoding_does_not_depend_on_how_credits_are_chunked(
             for _ in range(300)
         ]
 
-    def random_films() -> dict[str, list]:
+    def random_films() -> FilmTable:
         return films({
             f"nm{p}": [(float(y), float(v), int(g), float(r)) for y, v, g, r in zip(
                 rng.integers(1920, 2000, 15), rng.uniform(4, 12, 15), rng.integers(0, 8, 15),
@@ -199,7 +207,7 @@ def test_the_similar_encoding_does_not_depend_on_how_credits_are_chunked(
         rng.integers(0, 8, 300),
         FilmIndex(tables),
         [6.0, 5.0],
-        Similarity(**SIMILARITY),
+        SIMILARITY,
     )
     whole = similar_films_encoding(*arguments)
     assert whole.shape == (300, 2)
@@ -215,7 +223,7 @@ def test_the_similar_encoding_does_not_depend_on_how_credits_are_chunked(
         no_one = [not names for names in people[column]]
         assert np.isnan(whole[:, column]).tolist() == no_one
         unknown = [
-            bool(names) and not {*names} & set(tables[column]["people"]) for names in people[column]
+            bool(names) and not {*names} & set(tables[column].people) for names in people[column]
         ]
         assert any(unknown) and (whole[unknown, column] == arguments[5][column]).all()
 
@@ -332,9 +340,9 @@ def test_smoothed_mean_with_no_observations_is_the_prior() -> None:
 
 def test_numeric_bins_put_missing_values_in_the_last_bin() -> None:
     reference = numeric_reference(np.array([1.0, 2, 3, 4, np.nan]), bins=2)
-    assert reference["edges"] == [2.5]
-    assert reference["fractions"] == [0.4, 0.4, 0.2]
-    bins = numeric_bins(np.array([np.nan, 2.5, 2.6, -1.0]), reference["edges"])
+    assert reference.edges == [2.5]
+    assert reference.fractions == [0.4, 0.4, 0.2]
+    bins = numeric_bins(np.array([np.nan, 2.5, 2.6, -1.0]), reference.edges)
     assert bins.tolist() == [2, 1, 1, 0]  # missing last; an edge value goes right
 
 
@@ -348,5 +356,5 @@ def test_psi_is_zero_for_the_reference_distribution_and_grows_with_shift() -> No
 
 def test_categorical_reference_counts_movies_without_genre() -> None:
     reference = categorical_reference([["Drama"], [], ["Drama", "Comedy"]], ["Comedy", "Drama"])
-    assert reference["categories"] == ["Comedy", "Drama", "(none)"]
-    assert reference["fractions"] == [0.25, 0.5, 0.25]
+    assert reference.categories == ["Comedy", "Drama", "(none)"]
+    assert reference.fractions == [0.25, 0.5, 0.25]

@@ -15,7 +15,7 @@ import yaml
 from scipy import sparse
 
 from imdb_data.movies import as_columns
-from imdb_rating.features import Split, build_matrix
+from imdb_rating.features import FilmTable, Split, build_matrix
 from stages.featurize import (
     Credits,
     FeaturizeParams,
@@ -64,11 +64,13 @@ def test_spec_describes_the_matrix_and_every_monitored_input() -> None:
     assert list(test.columns) == list(train.columns)
     assert len(train) + len(test) == 600
     assert spec.crew_roles == ["directors", "writers"]
-    assert set(spec.drift_reference) == {
-        "year", "runtime_minutes", "log_votes", "title_length", "genres",
-    }  # fmt: skip
-    for reference in spec.drift_reference.values():
-        assert sum(reference["fractions"]) == pytest.approx(1.0, abs=1e-4)
+    reference = spec.drift_reference
+    assert set(reference.numeric) == {"year", "runtime_minutes", "log_votes", "title_length"}
+    for fractions in [
+        *(ref.fractions for ref in reference.numeric.values()),
+        reference.genres.fractions,
+    ]:
+        assert sum(fractions) == pytest.approx(1.0, abs=1e-4)
 
 
 def test_test_ratings_never_reach_the_spec_or_any_feature() -> None:
@@ -98,9 +100,9 @@ def test_train_rows_get_out_of_fold_encodings() -> None:
     assert row["directors_similar_encoding"] == pytest.approx(spec.target_mean)  # nor this one
     assert spec.target_tables["directors"]["nm9999999"] == [10.0, 1]
     films = spec.film_tables["directors"]
-    start = films["people"].index("nm9999999")
-    assert films["starts"][start + 1] - films["starts"][start] == 1
-    assert films["rating"][films["starts"][start]] == 10.0
+    start = films.people.index("nm9999999")
+    assert films.starts[start + 1] - films.starts[start] == 1
+    assert films.rating[films.starts[start]] == 10.0
 
 
 def test_film_tables_group_each_persons_rated_films_in_the_movies_order() -> None:
@@ -111,11 +113,11 @@ def test_film_tables_group_each_persons_rated_films_in_the_movies_order() -> Non
     )  # fmt: skip
     credits = Credits.of(as_columns(movies), "directors", movies["rating"].to_numpy(), GENRES)
     table = as_lists(credits.table())
-    assert table["people"] == ["nm1", "nm2"] and table["starts"] == [0, 2, 4]
-    assert table["year"] == [1940, 1950, 1930, 1940]
-    assert table["rating"] == [7.0, 8.0, 6.0, 7.0]
-    assert table["genres"] == [0b11, 0, 0b10, 0b11]  # Comedy, Drama: bits 0 and 1
-    assert table["log_votes"] == [round(math.log(1000), 4), round(math.log(10), 4),
+    assert table.people == ["nm1", "nm2"] and table.starts == [0, 2, 4]
+    assert table.year == [1940, 1950, 1930, 1940]
+    assert table.rating == [7.0, 8.0, 6.0, 7.0]
+    assert table.genres == [0b11, 0, 0b10, 0b11]  # Comedy, Drama: bits 0 and 1
+    assert table.log_votes == [round(math.log(1000), 4), round(math.log(10), 4),
                                   round(math.log(100), 4), round(math.log(1000), 4)]  # fmt: skip
     # An out-of-fold table selects its movies' rows: the table of those movies alone.
     first_three = np.array([True, True, True, False])
@@ -123,9 +125,7 @@ def test_film_tables_group_each_persons_rated_films_in_the_movies_order() -> Non
         as_columns(movies[first_three]), "directors", movies["rating"].to_numpy()[:3], GENRES
     )
     assert as_lists(credits.table(first_three)) == as_lists(alone.table())
-    assert as_lists(credits.table(~np.ones(4, bool))) == {
-        "people": [], "starts": [0], "year": [], "log_votes": [], "genres": [], "rating": [],
-    }  # fmt: skip
+    assert as_lists(credits.table(~np.ones(4, bool))) == FilmTable([], [0], [], [], [], [])
 
 
 def test_genre_vocabulary_is_learned_on_the_train_split_only() -> None:
@@ -191,14 +191,14 @@ def test_the_linear_score_is_learned_on_train_and_scores_train_rows_out_of_fold(
     movies = synthetic_movies(600)
     train, test, spec = featurize(movies, PARAMS)
     assert spec.feature_names[-23] == "linear_score"  # after the title group, before the crew
-    weights = spec.linear_score["weights"]
+    weights = spec.linear_score.weights
     assert weights and all(token[:2] in ("w:", "c:", "g:", "d:", "v:", "r:") for token in weights)
     # A title word that occurs only in test movies never gets a weight.
     test_ids = set(test["tconst"])
     rare = movies["tconst"].isin(test_ids)
     movies.loc[rare, "title"] = "Zyzzyva " + movies.loc[rare, "title"]
     _, _, spec2 = featurize(movies, PARAMS)
-    assert "w:zyzzyva" not in spec2.linear_score["weights"]
+    assert "w:zyzzyva" not in spec2.linear_score.weights
     # Out of fold: the same train row scored by the full-split model would differ.
     full = build_matrix(as_columns(movies[movies["tconst"].isin(train["tconst"])]), spec)
     column = spec.feature_names.index("linear_score")
@@ -242,7 +242,7 @@ def test_a_linear_score_of_movies_sharing_no_token_is_their_mean() -> None:
     )  # fmt: skip
     tokens = TokenCounts.of(as_columns(movies))
     score = fit_linear_score(tokens, movies["rating"].to_numpy(), 30.0, 2)
-    assert score == {"intercept": pytest.approx(movies["rating"].mean()), "weights": {}}
+    assert score.intercept == pytest.approx(movies["rating"].mean()) and score.weights == {}
 
 
 def test_the_linear_score_can_be_left_out() -> None:

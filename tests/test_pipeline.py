@@ -46,13 +46,13 @@ def test_repro_elsewhere_rebuilds_exactly_the_pinned_model_and_metrics(repo_copy
     model, card = load_verified_model(repo_copy / "models" / "model.json")
     for plot in ("predictions", "residuals", "importance"):
         assert (repo_copy / "metrics" / "plots" / f"{plot}.csv").stat().st_size > 100
-    assert model.predict([[0.0] * len(card["feature_spec"]["feature_names"])]).shape == (1,)
+    assert model.predict([[0.0] * len(card.feature_spec.feature_names)]).shape == (1,)
 
     import mlflow  # the run registered the model under its content identity
 
     client = mlflow.MlflowClient(f"sqlite:///{repo_copy / 'mlflow.db'}")
     version = client.get_model_version_by_alias("imdb-rating", "challenger")  # no champion yet
-    assert version.tags["model_id"] == card["model_id"]
+    assert version.tags["model_id"] == card.model_id
     logged = {Path(a.path).name for a in client.list_artifacts(version.run_id, "model_card")}
     assert logged == {"model_card.md", "model_card.html"}  # the card stage logged the card
 

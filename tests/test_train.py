@@ -58,20 +58,20 @@ def test_intervals_are_wider_where_votes_are_few() -> None:
     log_votes = rng.uniform(4, 12, 4000)
     residuals = rng.normal(size=4000) * (3 / log_votes)
     intervals = calibrate_intervals(residuals, log_votes, coverage=0.8, buckets=4)
-    widths = intervals["half_widths"]
-    assert len(widths) == len(intervals["edges"]) + 1 == 4
+    widths = intervals.half_widths
+    assert len(widths) == len(intervals.edges) + 1 == 4
     assert widths == sorted(widths, reverse=True)
-    few, many = half_widths(intervals, np.array([4.5, 11.5]))
+    few, many = half_widths(intervals.edges, widths, np.array([4.5, 11.5]))
     assert few > many
 
 
 @pytest.mark.parametrize("model", ["hist_gradient_boosting", "random_forest"])
 def test_fit_reports_test_metrics_and_near_nominal_coverage(model: str) -> None:
     _, intervals, metrics = fit(make_split(3000, 1), make_split(2000, 2), NAMES, make_params(model))
-    assert metrics["rmse"] < 0.5 and metrics["r2"] > 0.7
-    assert 0.75 <= metrics["interval_coverage"] <= 0.86
-    assert metrics["n_test"] == 2000 and 2300 < metrics["n_train"] < 2500
-    assert intervals["calibration_rows"] == 3000 - metrics["n_train"]
+    assert metrics.rmse < 0.5 and metrics.r2 > 0.7
+    assert 0.75 <= metrics.interval_coverage <= 0.86
+    assert metrics.n_test == 2000 and 2300 < metrics.n_train < 2500
+    assert intervals.calibration_rows == 3000 - metrics.n_train
 
 
 def test_forests_predict_on_one_thread_when_served() -> None:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import logging
 import math
 import shutil
@@ -41,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from imdb_data.official import RATINGS, read_ratings, to_number
+from imdb_rating.card import ArtifactError, ModelCard, read_model_card
 from imdb_rating.drift import MONITORED_FIELDS, psi_by_input
 from imdb_rating.prediction_records import log_files, read_records
 from stages.download import (
@@ -128,9 +128,7 @@ def accuracy(rows: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def model_report(
-    model_id: str, logged: pd.DataFrame, card: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def model_report(model_id: str, logged: pd.DataFrame, card: ModelCard | None) -> dict[str, Any]:
     """Live accuracy of one model, by day too; input drift and test metrics from its card."""
     joined = logged[logged["actual"].notna()]
     report: dict[str, Any] = {
@@ -147,11 +145,14 @@ def model_report(
         "input_psi": None,
     }
     if card is not None:
+        metrics = card.metrics
         report["test"] = {
-            name: card["metrics"][name] for name in ("rmse", "mae", "interval_coverage")
+            "rmse": metrics.rmse,
+            "mae": metrics.mae,
+            "interval_coverage": metrics.interval_coverage,
         }
         columns = {name: logged[name].tolist() for name in MONITORED_FIELDS}
-        report["input_psi"] = psi_by_input(card["feature_spec"]["drift_reference"], columns)
+        report["input_psi"] = psi_by_input(card.feature_spec.drift_reference, columns)
     return report
 
 
@@ -382,8 +383,11 @@ def build_report(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     logged = logged_predictions(log_paths(args.logs))
     cards = {}
     for path in args.model:
-        card = json.loads(path.read_text(encoding="utf-8"))
-        cards[card["model_id"]] = card
+        try:
+            card = read_model_card(path)
+        except ArtifactError as error:
+            raise CommandError(str(error)) from None
+        cards[card.model_id] = card
     logged["actual"] = logged["tconst"].map(fetch_ratings(args.ratings))
     models = [
         model_report(model_id, rows, cards.get(model_id))

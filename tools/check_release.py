@@ -10,7 +10,8 @@ built from it.
 
 from __future__ import annotations
 
-from imdb_rating.artifact import ArtifactError, load_verified_model
+from imdb_rating.artifact import load_verified_model
+from imdb_rating.card import ArtifactError
 from registry.versions import champion_model_id, registered_model, tracking_uri
 from workspace.commands import CommandError, run_command
 from workspace.layout import MODEL_CARD
@@ -22,12 +23,12 @@ def check_release(name: str) -> str:
     except ArtifactError as error:
         raise CommandError(str(error)) from None
     champion = champion_model_id(name)
-    if champion != card["model_id"]:
+    if champion != card.model_id:
         raise CommandError(
-            f"models/ holds model {card['model_id']}, but {name}@champion at {tracking_uri()}"
+            f"models/ holds model {card.model_id}, but {name}@champion at {tracking_uri()}"
             f" is {champion or 'not set'}: promote the reviewed model first (`make promote`)"
         )
-    return f"models/ holds {name}@champion, model {card['model_id']}: ready to build"
+    return f"models/ holds {name}@champion, model {card.model_id}: ready to build"
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ from imdb_data.official import (
     read_ratings,
     split_list,
 )
-from imdb_rating.artifact import ArtifactError
+from imdb_rating.card import ArtifactError, read_crew_roles
 from imdb_rating.movie import (
     EMPTY,
     MISSING,
@@ -732,8 +732,8 @@ def main(argv: list[str] | None = None) -> None:
         # which needs only the model's crew inputs: its card names them.
         loading = background.submit(load_predictor, args.model)
         try:
-            crew_roles = json.loads(args.model.read_text())["feature_spec"]["crew_roles"]
-        except (OSError, ValueError, KeyError, TypeError):
+            crew_roles = read_crew_roles(args.model)
+        except ArtifactError:
             crew_roles = loading.result().crew_roles  # or load_predictor's one-line error
         source = open_source(args.input, file_format, crew_roles, args.id_column, args.chunk_rows)
         predictor = loading.result()
