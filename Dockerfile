@@ -2,12 +2,25 @@
 # The inference service: the pinned model, the service code and its runtime dependencies only
 # (no MLflow, no DVC). Build after `dvc repro` (or `dvc pull`) so models/ holds the artifact.
 
-FROM python:3.11-slim AS deps
+# The base, pinned by digest (the multi-platform index of python:3.11-slim): a rebuild starts
+# from the same bytes; a dependency bot moves the pin. Tests build from a local stand-in.
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
+
+FROM ${PYTHON_IMAGE} AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY requirements/service.txt /tmp/service.txt
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/service.txt
 
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
+# The repository and commit the image was built from (image.yml passes them); no build time:
+# the same sources give the same image.
+ARG REVISION=unknown
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="imdb-rating-api" \
+      org.opencontainers.image.description="Predicts a movie's IMDb rating from its metadata: Flask under Gunicorn, the pinned and verified model" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.revision="${REVISION}"
 RUN groupadd --system --gid 10001 app && useradd --system --uid 10001 --gid app --no-create-home app
 COPY --from=deps /opt/venv /opt/venv
 WORKDIR /app

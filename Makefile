@@ -20,8 +20,9 @@ $(VENV)/.installed: requirements/dev.txt setup.cfg
 
 install: $(VENV)/.installed
 
-# Re-resolve setup.cfg's ranges into the two locks: dev.txt (make install) and service.txt
-# (the image), the latter held to the former's versions so the tests test what ships.
+# Re-resolve setup.cfg's ranges into the locks: dev.txt (make install), service.txt (the
+# image) and mlflow.txt (the tracking server's image), the last two held to the first's
+# versions so the tests test what ships.
 PIP_COMPILE = $(BIN)/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras \
 	--no-emit-index-url --no-emit-find-links
 lock: install
@@ -29,6 +30,8 @@ lock: install
 		--output-file requirements/dev.txt setup.cfg
 	$(PIP_COMPILE) --upgrade --extra service -c requirements/dev.txt \
 		--output-file requirements/service.txt setup.cfg
+	$(PIP_COMPILE) --upgrade -c requirements/dev.txt \
+		--output-file requirements/mlflow.txt requirements/mlflow.in
 
 # Rebuild the embedded offline sample (it fails unless the bytes match data.dvc's pin),
 # then store it in the DVC cache so that `dvc status` is clean on a fresh clone too.

@@ -1,16 +1,26 @@
 # The MLflow tracking server of the compose stack, at the project's MLflow version, with the
 # Prometheus exporter its --expose-prometheus flag needs, psycopg (a PostgreSQL backend store)
-# and boto3 (artifacts on S3). --allowed-hosts admits the compose service name, so Prometheus
-# (Host: mlflow:5000) and the api's clients are not refused.
+# and boto3 (artifacts on S3), installed with hashes from requirements/mlflow.txt (`make lock`).
+# --allowed-hosts admits the compose service name, so Prometheus (Host: mlflow:5000) and the
+# api's clients are not refused.
 # The stores come from the environment (read by `mlflow server` itself). The defaults make the
 # image start alone: sqlite and artifacts under /mlflow. The team's stack (compose.yaml) sets
 # MLFLOW_BACKEND_STORE_URI=postgresql+psycopg://… and MLFLOW_ARTIFACTS_DESTINATION=s3://….
-FROM python:3.11-slim
+# The base pinned by digest, as the service's image (Dockerfile); tests build from a stand-in.
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
+FROM ${PYTHON_IMAGE}
+ARG REVISION=unknown
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="imdb-rating-mlflow" \
+      org.opencontainers.image.description="The MLflow tracking server of the imdb-rating stack" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.revision="${REVISION}"
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MLFLOW_BACKEND_STORE_URI=sqlite:////mlflow/mlflow.db \
     MLFLOW_ARTIFACTS_DESTINATION=/mlflow/artifacts
-RUN pip install --no-cache-dir mlflow==3.17.2 prometheus-flask-exporter==0.23.2 \
-        "psycopg[binary]==3.3.9" boto3==1.43.117 \
+COPY requirements/mlflow.txt /tmp/mlflow.txt
+RUN pip install --no-cache-dir --require-hashes -r /tmp/mlflow.txt \
     && groupadd --system --gid 10002 mlflow \
     && useradd --system --uid 10002 --gid mlflow --create-home mlflow \
     && mkdir /mlflow && chown mlflow:mlflow /mlflow

@@ -262,7 +262,7 @@ HOSTILE_CASES = [
     ("batch one over the limit", "POST", "/predict/batch", "application/json",
      json.dumps({"movies": [{"year": 1999, "num_votes": 1}] * 1001}).encode(), 422),
     ("empty batch", "POST", "/predict/batch", "application/json", b'{"movies": []}', 422),
-    ("unknown genre", "POST", "/predict", "application/json",
+    ("no IMDb genre", "POST", "/predict", "application/json",
      b'{"year": 1999, "num_votes": 1, "genres": ["Nope"]}', 422),
     ("unknown path", "GET", "/admin", None, None, 404),
     ("wrong method", "DELETE", "/predict", None, None, 405),

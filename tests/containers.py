@@ -47,6 +47,8 @@ default_ulimits = []
 [engine]
 runtime = "runc"
 """
+# The local stand-in for the Dockerfiles' base, which they pin by digest (PYTHON_IMAGE): the
+# build passes this tag instead.
 BASE_IMAGE = "python:3.11-slim"
 DEBOOTSTRAP_IMAGE = "localhost/imdb-rating-test/debootstrap:bookworm-python3.11"
 # python3-distutils provides the python3.11-distutils that python3.11-venv depends on: named
@@ -166,6 +168,7 @@ class Podman:
             id_file = Path(scratch) / "id"
             output = self(
                 "build", "--pull=never", "--format=docker", "--network=host",
+                f"--build-arg=PYTHON_IMAGE={BASE_IMAGE}",
                 f"--iidfile={id_file}", f"--file={dockerfile}",
                 *([f"--tag={tag}"] if tag else []), str(context),
                 timeout=1800,

@@ -23,6 +23,7 @@ from tests.containers import (
     compose_run_options,
     error_lines,
 )
+from tests.test_docs_commands import bash_blocks
 from workspace.layout import REPO_ROOT
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())
@@ -45,7 +46,8 @@ class Stage:
 
 
 def parse_dockerfile(path: Path) -> list[Stage]:
-    """Instructions per build stage (continuations joined, comments dropped)."""
+    """Instructions per build stage (continuations joined, comments dropped; the global ARGs
+    before the first FROM left out)."""
     logical, current = [], ""
     for line in path.read_text().splitlines():
         if line.strip().startswith("#") or not line.strip():
@@ -60,7 +62,8 @@ def parse_dockerfile(path: Path) -> list[Stage]:
         if keyword.upper() == "FROM":
             parts = args.split()
             stages.append(Stage(name=parts[2] if len(parts) > 2 else None))
-        stages[-1].instructions.append((keyword.upper(), args))
+        if stages:  # before the first FROM: the ARGs the FROMs use
+            stages[-1].instructions.append((keyword.upper(), args))
     return stages
 
 
@@ -111,9 +114,16 @@ def test_configs_validate_against_their_published_schemas(schema: str, files: li
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# Every package of the project's Python code but the tests (whose asserts and /tmp paths are
+# what tests are made of).
+PYTHON_PACKAGES = sorted(
+    path.parent.name for path in REPO_ROOT.glob("*/__init__.py") if path.parent.name != "tests"
+)
+
+
 def test_bandit_reports_no_medium_or_high_findings() -> None:
     result = subprocess.run(
-        [tool("bandit"), "-q", "-r", "stages", "service", "imdb_rating", "bench", "-ll"],
+        [tool("bandit"), "-q", "-r", *PYTHON_PACKAGES, "-ll"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -342,11 +352,23 @@ def test_the_mlflow_image_takes_its_stores_from_the_environment_with_embedded_de
     command = json.loads(stage.all("CMD")[-1])
     # A flag would override the variable that compose sets.
     assert not {"--backend-store-uri", "--artifacts-destination"} & set(command)
-    install = shlex.split(stage.all("RUN")[0].split("&&")[0])  # pip install <packages>
-    packages = [word for word in install[2:] if not word.startswith("-")]
-    assert all("==" in package for package in packages)  # pinned: the image is reproducible
-    names = {package.split("==")[0] for package in packages}
-    assert names >= {"mlflow", "psycopg[binary]", "boto3"}
+    # Installed with hashes from its lock (tests/test_environment.py holds it to dev.txt's).
+    assert "--require-hashes -r /tmp/mlflow.txt" in stage.all("RUN")[0]
+    assert stage.all("COPY")[0].split()[0] == "requirements/mlflow.txt"
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "docker/mlflow.Dockerfile"])
+def test_the_images_start_from_a_base_pinned_by_digest_and_carry_oci_labels(
+    dockerfile: str,
+) -> None:
+    text = (REPO_ROOT / dockerfile).read_text()
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.MULTILINE)
+    assert base and re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", base.group(1))
+    stages = parse_dockerfile(REPO_ROOT / dockerfile)
+    assert all(stage.all("FROM")[0].split()[0] == "${PYTHON_IMAGE}" for stage in stages)
+    labels = " ".join(stages[-1].all("LABEL"))
+    for key in ("title", "description", "source", "licenses", "revision"):
+        assert f"org.opencontainers.image.{key}=" in labels, key
 
 
 # --- the images, built and run by podman -------------------------------------------------------
@@ -437,3 +459,65 @@ def test_the_mlflow_container_answers_health(podman: Podman, mlflow_image: str) 
     with podman.running(mlflow_image, published_port("mlflow")) as container:
         container.wait_healthy()
         assert http_request("GET", container.url + "/health") == (200, b"OK"), container.logs()
+
+
+# --- the documented commands and the workflows --------------------------------------------------
+
+
+def test_the_documented_compose_commands_set_every_variable_compose_requires() -> None:
+    """compose.yaml refuses to start without each `${VAR:?}`: every documented `docker compose
+    up` exports all of them."""
+    required = set(re.findall(r"\$\{(\w+):\?", (REPO_ROOT / "compose.yaml").read_text()))
+    assert {"GRAFANA_ADMIN_PASSWORD", "POSTGRES_PASSWORD", "AWS_ACCESS_KEY_ID"} <= required
+    blocks = [
+        block
+        for document in ("docs/monitoring.md", "docs/operations.md")
+        for block in bash_blocks(REPO_ROOT / document)
+        if "docker compose up" in block.code
+    ]
+    assert len(blocks) == 2
+    for block in blocks:
+        exported = set(re.findall(r"\b([A-Z][A-Z0-9_]*)=", block.code))
+        assert required <= exported, f"{block}: {sorted(required - exported)} not set"
+
+
+WORKFLOWS = {
+    path.name: yaml.safe_load(path.read_text())
+    for path in sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+}
+
+
+def workflow_steps(workflow: dict) -> list[dict]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def test_workflows_install_python_packages_only_from_the_hashed_lock() -> None:
+    for name, workflow in WORKFLOWS.items():
+        for step in workflow_steps(workflow):
+            for line in step.get("run", "").splitlines():
+                if re.search(r"\bpip3? install\b", line):
+                    assert "--require-hashes" in line, f"{name}: {line}"
+
+
+def test_the_model_review_comments_once_updated_in_place_and_not_on_forks() -> None:
+    steps = WORKFLOWS["model-review.yml"]["jobs"]["review"]["steps"]
+    comment = next(step for step in steps if step.get("name") == "Comment on the pull request")
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in comment["if"]
+    script = comment["run"]
+    assert "startswith" in script and "--method PATCH" in script and "--method POST" in script
+    assert "gh pr comment" not in script  # which adds a new comment every time
+
+
+def test_the_weekly_accuracy_check_runs_the_documented_report() -> None:
+    workflow = WORKFLOWS["accuracy.yml"]
+    triggers = workflow[True]  # YAML reads the key `on` as true
+    (schedule,) = triggers["schedule"]
+    day, month, weekday = schedule["cron"].split()[2:]
+    assert (day, month) == ("*", "*") and weekday.isdigit()  # once a week
+    assert "workflow_dispatch" in triggers
+    (report,) = [
+        s["run"] for s in workflow_steps(workflow) if "accuracy_report" in s.get("run", "")
+    ]
+    documented = "--ratings https://datasets.imdbws.com/ --model models/model.json"
+    assert documented in " ".join(report.split())
+    assert documented in " ".join((REPO_ROOT / "docs" / "operations.md").read_text().split())

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import configparser
+import shutil
+import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path
@@ -19,6 +21,7 @@ from workspace.layout import REPO_ROOT
 
 DEV_LOCK = REPO_ROOT / "requirements" / "dev.txt"
 SERVICE_LOCK = REPO_ROOT / "requirements" / "service.txt"
+MLFLOW_LOCK = REPO_ROOT / "requirements" / "mlflow.txt"  # the tracking server's image
 
 
 def lock_pins(path: Path) -> dict[str, tuple[str, int]]:
@@ -43,7 +46,9 @@ def setup_cfg_requirements() -> dict[str, list[Requirement]]:
     }
 
 
-@pytest.mark.parametrize("lock", [DEV_LOCK, SERVICE_LOCK], ids=["dev", "service"])
+@pytest.mark.parametrize(
+    "lock", [DEV_LOCK, SERVICE_LOCK, MLFLOW_LOCK], ids=["dev", "service", "mlflow"]
+)
 def test_every_locked_package_is_pinned_exactly_with_hashes(lock: Path) -> None:
     pins = lock_pins(lock)
     assert len(pins) > 20
@@ -59,10 +64,11 @@ def test_the_locks_satisfy_setup_cfg_and_the_service_lock_is_the_dev_locks_subse
             name = canonicalize_name(requirement.name)
             assert name in dev, f"{group}: {requirement} is not in {DEV_LOCK.name}: make lock"
             assert requirement.specifier.contains(dev[name][0]), (group, requirement, dev[name])
-    assert {name: pin[0] for name, pin in service.items()}.items() <= {
-        name: pin[0] for name, pin in dev.items()
-    }.items()
+    versions = {name: pin[0] for name, pin in dev.items()}.items()
+    assert {name: pin[0] for name, pin in service.items()}.items() <= versions
     assert not service.keys() & {"mlflow", "dvc", "pandas", "pyarrow", "pytest"}
+    # The tracking server's image runs the MLflow the pipeline and the tests use.
+    assert {name: pin[0] for name, pin in lock_pins(MLFLOW_LOCK).items()}.items() <= versions
 
 
 def test_make_install_installed_exactly_the_dev_lock() -> None:
@@ -147,3 +153,27 @@ def test_every_third_party_import_is_declared_in_setup_cfg() -> None:
         if not {canonicalize_name(d) for d in distributions.get(module, [module])} & declared
     }
     assert not undeclared, f"imported but not declared in setup.cfg: {undeclared}"
+
+
+def test_system_packages_installs_without_recommendations_but_what_is_needed_of_them(
+    tmp_path: Path,
+) -> None:
+    """On a bare machine (no program on PATH), .ci/system-packages asks apt for the suite's
+    packages without their recommendations (Chromium's bring printing and desktop services),
+    naming the few recommended ones the suite needs."""
+    for program in ("id", "env"):
+        (tmp_path / program).symlink_to(shutil.which(program))
+    (tmp_path / "apt-get").write_text('#!/bin/bash\necho "apt-get $*"\n')
+    (tmp_path / "apt-get").chmod(0o755)
+    result = subprocess.run(
+        ["/bin/bash", str(REPO_ROOT / ".ci" / "system-packages")],
+        env={"PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    install = next(line for line in result.stdout.splitlines() if " install " in line).split()
+    assert "--no-install-recommends" in install
+    for package in ("podman", "chromium", "debootstrap", "netavark", "slirp4netns",
+                    "debian-archive-keyring", "prometheus-alertmanager", "wrk"):  # fmt: skip
+        assert package in install, package

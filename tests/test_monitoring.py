@@ -38,7 +38,7 @@ RULE_TEST_FILES = sorted((MONITORING / "prometheus" / "tests").glob("*.yml"))
 ALERTMANAGER_CONFIG = MONITORING / "alertmanager" / "alertmanager.yml"
 GRAFANA = MONITORING / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "imdb-rating.json"
-RUNBOOK = MONITORING / "README.md"
+RUNBOOK = REPO_ROOT / "docs" / "monitoring.md"
 
 SEVERITY_RECEIVERS = {"critical": "pager", "warning": "chat", "info": "null"}
 INSTALL_HINT = "apt-get install prometheus prometheus-alertmanager"
@@ -150,7 +150,7 @@ def test_alerts_cover_the_golden_signals_and_the_model_with_labels_and_runbooks(
         annotations = rule["annotations"]
         assert annotations["summary"] and annotations["description"], rule["alert"]
         page, _, anchor = annotations["runbook"].partition("#")
-        assert page == "monitoring/README.md", rule["alert"]
+        assert page == "docs/monitoring.md", rule["alert"]
         assert anchor in headings, f"{rule['alert']}: no section #{anchor} in {RUNBOOK}"
     watched = " ".join(rule["expr"] for rule in alerts + rules("record"))
     for metric in (
@@ -354,9 +354,30 @@ def test_dashboard_panels_query_prometheus_through_the_provisioned_uid() -> None
         "imdb_model_info",
         "imdb_model_loaded_timestamp_seconds",
         "imdb_batch_size_bucket",
+        "imdb_ignored_genres_total",
         "ALERTS",
     ):
         assert re.search(rf"\b{re.escape(metric)}\b", queries), metric
+
+
+def test_the_dashboard_filters_by_instance_and_model() -> None:
+    """Template variables `instance` and `model_id` (multi-value, "All" by default); every
+    query of the service's raw series honours `instance`, those labelled by model `model_id`
+    (recording rules are the whole service's)."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert set(variables) == {"instance", "model_id"}
+    for variable in variables.values():
+        assert variable["includeAll"] and variable["multi"] and variable["allValue"] == ".*"
+        assert variable["datasource"]["uid"] == "prometheus"
+    for panel in dashboard_panels():
+        for target in panel["targets"]:
+            for name, labels in re.findall(r'([\w:]+)\{(job="imdb-api"[^}]*)\}', target["expr"]):
+                if name.startswith("job:"):  # a recording rule: the whole service
+                    continue
+                assert 'instance=~"$instance"' in labels, (panel["title"], name)
+                if name in ("imdb_predictions_total", "imdb_model_info"):
+                    assert 'model_id=~"$model_id"' in labels, (panel["title"], name)
 
 
 # ---- the real programs, on loopback
@@ -462,7 +483,7 @@ def posted_alert(alertname: str, severity: str, **labels: str) -> dict:
         "annotations": {
             "summary": f"{alertname} summary",
             "description": f"{alertname} description",
-            "runbook": f"monitoring/README.md#{alertname.lower()}",
+            "runbook": f"docs/monitoring.md#{alertname.lower()}",
         },
     }
 
@@ -516,7 +537,7 @@ def test_alertmanager_routes_inhibits_and_delivers_with_secrets_from_files(
     assert pages[0]["event_action"] == "trigger"
     assert pages[0]["payload"]["summary"] == "ImdbApiDown summary"
     message = json.dumps(chats[0])
-    assert "MlflowDown summary" in message and "monitoring/README.md#mlflowdown" in message
+    assert "MlflowDown summary" in message and "docs/monitoring.md#mlflowdown" in message
     assert chats[0]["channel"] == "#imdb-rating-alerts"
     assert states["ImdbApiDown"]["state"] == "active"
     assert states["MlflowDown"]["state"] == "active"
@@ -528,8 +549,15 @@ def test_alertmanager_routes_inhibits_and_delivers_with_secrets_from_files(
 
 # ---- end to end: the service, Prometheus, Alertmanager, the dashboard's queries
 
-# Grafana's interval variables, as Grafana would fill them in for a 1 s scrape interval.
-GRAFANA_VARIABLES = {"$__rate_interval": "10s", "$__interval": "1s", "$__range": "1m"}
+# Grafana's interval variables, as Grafana would fill them in for a 1 s scrape interval, and
+# the dashboard's own at "All".
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "10s",
+    "$__interval": "1s",
+    "$__range": "1m",
+    "$instance": ".*",
+    "$model_id": ".*",
+}
 
 
 def panel_queries() -> list[tuple[str, str, bool]]:
@@ -543,6 +571,21 @@ def panel_queries() -> list[tuple[str, str, bool]]:
             assert "$" not in expr, f"{panel['title']}: unknown variable in {expr}"
             queries.append((panel["title"], expr, bool(target.get("instant"))))
     return queries
+
+
+def template_variable_values(prometheus: str) -> dict[str, list[str]]:
+    """Each dashboard variable's values, as Grafana's `label_values(selector, label)` gets
+    them: Prometheus' label values of the series the selector matches."""
+    values = {}
+    for variable in json.loads(DASHBOARD.read_text())["templating"]["list"]:
+        selector, label = re.fullmatch(
+            r"label_values\((.+), (\w+)\)", variable["definition"]
+        ).groups()
+        query = urllib.parse.urlencode({"match[]": selector})
+        values[variable["name"]] = http_json(f"{prometheus}/api/v1/label/{label}/values?{query}")[
+            "data"
+        ]
+    return values
 
 
 def query_values(prometheus: str, expr: str, instant: bool) -> list[float]:
@@ -584,6 +627,7 @@ class Traffic:
         calls = [
             ("/predict", MOVIE, 200),
             ("/predict/batch", {"movies": [MOVIE] * 5}, 200),
+            ("/predict", {**MOVIE, "genres": ["Western"]}, 200),  # a genre it never learned
             ("/predict", {**MOVIE, "year": "nineteen ninety-nine"}, 422),
         ]
         while not self.stopped.is_set():
@@ -706,6 +750,8 @@ def test_stack_end_to_end(
                 wait_until(
                     every_panel_has_data, 30, lambda: f"data in every panel; none in {without_data}"
                 )
+                for name, values in template_variable_values(prometheus).items():
+                    assert values, f"the dashboard's variable ${name} has no value"
             assert traffic.failures == []
 
             rule_health = [

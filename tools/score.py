@@ -9,10 +9,11 @@ Rows are read and scored in chunks with pyarrow's streaming readers, so memory f
 chunk, not the file. A folder in the official layout is read by the clean stage's own parsing
 and filters: rows those filters drop (other title types, adult titles, ...) are skipped and
 counted per reason; title.ratings.tsv.gz gives num_votes, title.crew.tsv.gz (optional) the crew.
-Every other row is checked against the service's request rules (service/schemas.py, with the
-limits of imdb_rating.features), vectorised per rule; a row that breaks one goes to the error
-file with its row number, id and reasons, never silently dropped. The rest are scored by the
-service's own Predictor, so a movie gets the rating and interval POST /predict/batch gives it.
+Every other row is checked against the movie contract (imdb_rating/movie.py, from which the
+service's request schema is derived too), vectorised per rule; a row that breaks one goes to the
+error file with its row number, id and reasons, never silently dropped. The rest are scored by
+the service's own Predictor, so a movie gets the rating, interval and ignored genres
+POST /predict/batch gives it.
 
 Text formats (CSV, TSV, the official layout) hold text: numbers are parsed, `0`/`1`/`true`/
 `false` is a boolean, genres and crew are comma-separated, an empty cell or `\\N` is null. TSV
