@@ -2,10 +2,13 @@
 log's files are named and read back. The service writes it (service/prediction_log.py); the
 accuracy report (tools.accuracy_report) joins it with the ratings IMDb publishes later.
 
-A record holds the time (UTC, ISO 8601 to the millisecond), the model_id, the endpoint, the
-validated movie (the model's inputs and the optional tconst), the rating, the interval's low and
-high and its nominal coverage. The log is `predictions.jsonl`, rotated to `.1` (newest) ...
-`.N` (oldest) like logging's RotatingFileHandler.
+A record holds the time (UTC, ISO 8601 to the millisecond), the model_id that answered, the
+endpoint, the validated movie (the model's inputs and the optional tconst), the rating, the
+interval's low and high and its nominal coverage. With two models on live traffic it also holds,
+in shadow mode, the challenger's prediction (`shadow`: its model_id, rating, low, high: never
+returned), and in split mode which model the movie was assigned to (`assigned`: champion or
+challenger). The log is `predictions.jsonl`, rotated to `.1` (newest) ... `.N` (oldest) like
+logging's RotatingFileHandler.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ def record(
     movie: Mapping[str, Any],
     prediction: tuple[float, float, float],
     coverage: float,
+    shadow: tuple[str, tuple[float, float, float]] | None = None,
+    assigned: str | None = None,
 ) -> dict[str, Any]:
-    """One scored movie as a log record; `prediction` is (rating, low, high)."""
+    """One scored movie as a log record; a prediction is (rating, low, high)."""
     rating, low, high = prediction
-    return {
+    entry = {
         "time": time,
         "model_id": model_id,
         "endpoint": endpoint,
@@ -48,6 +53,12 @@ def record(
         "high": high,
         "coverage": coverage,
     }
+    if shadow is not None:
+        shadow_id, (rating, low, high) = shadow
+        entry["shadow"] = {"model_id": shadow_id, "rating": rating, "low": low, "high": high}
+    if assigned is not None:
+        entry["assigned"] = assigned
+    return entry
 
 
 def log_files(directory: Path) -> list[Path]:

@@ -34,6 +34,9 @@ class Predictions:
     lows: np.ndarray
     highs: np.ndarray
 
+    def slice(self, start: int, end: int) -> Predictions:
+        return Predictions(self.ratings[start:end], self.lows[start:end], self.highs[start:end])
+
 
 class Predictor:
     def __init__(self, card_path: Path) -> None:

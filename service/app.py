@@ -24,7 +24,6 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     telemetry = Telemetry(app, config.drift_window)
-    holder = ModelHolder(app, config, telemetry)
     prediction_log = None
     if config.prediction_log_dir is not None:
         prediction_log = PredictionLog(
@@ -33,6 +32,7 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
             config.prediction_log_backups,
             on_drop=telemetry.prediction_log_dropped.inc,
         )
+    holder = ModelHolder(app, config, telemetry, prediction_log)
     app.extensions.update(
         config=config, telemetry=telemetry, model=holder, prediction_log=prediction_log
     )
@@ -40,11 +40,14 @@ def create_app(config: ServiceConfig | None = None) -> Flask:
     @app.before_request
     def publish_drift_for_scrapes() -> None:
         if request.path == "/metrics":
-            telemetry.publish_drift(holder.current.drift)
+            serving = holder.serving
+            for served in (serving.champion, serving.challenger):
+                if served is not None:
+                    telemetry.publish_drift(served.drift, served.predictor.model_id)
 
     if config.model_poll_seconds > 0:
         holder.watch(config.model_poll_seconds)
-    predictor = holder.current.predictor
+    predictor = holder.serving.champion.predictor
     app.logger.info(
         "serving %s model %s (sha256 %s…)",
         predictor.card.name,

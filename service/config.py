@@ -56,11 +56,19 @@ class ServiceConfig:
     prediction_log_dir: Path | None = None
     prediction_log_max_bytes: int = 50 * 1024 * 1024
     prediction_log_backups: int = 5
+    # A second model beside the champion (None: none), and the traffic policy between them (a
+    # JSON file; None or absent: off). Both watched like the champion's card.
+    challenger_card: Path | None = None
+    traffic_policy: Path | None = None
+    # A challenger slower than this per movie three scorings in a row is taken out of traffic.
+    challenger_budget_seconds: float = 0.010
 
     @classmethod
     def from_env(cls) -> ServiceConfig:
         multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         prediction_log_dir = os.environ.get("IMDB_PREDICTION_LOG_DIR")
+        challenger_card = os.environ.get("IMDB_CHALLENGER_CARD")
+        traffic_policy = os.environ.get("IMDB_TRAFFIC_POLICY")
         return cls(
             model_card=Path(os.environ.get("IMDB_MODEL_CARD", str(MODEL_CARD))),
             max_batch=_positive_int("IMDB_MAX_BATCH", cls.max_batch),
@@ -78,4 +86,10 @@ class ServiceConfig:
             prediction_log_backups=_positive_int(
                 "IMDB_PREDICTION_LOG_BACKUPS", cls.prediction_log_backups
             ),
+            challenger_card=Path(challenger_card) if challenger_card else None,
+            traffic_policy=Path(traffic_policy) if traffic_policy else None,
+            challenger_budget_seconds=_non_negative_float(
+                "IMDB_CHALLENGER_BUDGET_MS", cls.challenger_budget_seconds * 1000
+            )
+            / 1000,
         )

@@ -72,9 +72,13 @@ def child_exit(server, worker) -> None:
 
 
 def worker_exit(server, worker) -> None:
-    """Write the worker's queued predictions before it exits (a graceful stop or restart)."""
-    app = getattr(worker, "wsgi", None)  # none if the app failed to load
-    prediction_log = getattr(app, "extensions", {}).get("prediction_log")
+    """Score the shadow queue and write the worker's queued predictions before it exits (a
+    graceful stop or restart)."""
+    extensions = getattr(getattr(worker, "wsgi", None), "extensions", {})  # none: no app
+    holder = extensions.get("model")
+    if holder is not None:
+        holder.close()
+    prediction_log = extensions.get("prediction_log")
     if prediction_log is not None:
         prediction_log.close()
 

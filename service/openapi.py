@@ -29,6 +29,7 @@ STATIC_SCHEMAS = {
     "Ready": schemas.ReadySchema,
     "Index": schemas.IndexSchema,
     "ModelInfo": schemas.ModelInfoSchema,
+    "ServedModels": schemas.ServedModelsSchema,
 }
 
 

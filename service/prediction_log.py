@@ -32,6 +32,7 @@ from typing import IO, Any
 import orjson
 
 from imdb_rating.prediction_records import LOG_NAME, record, timestamp
+from imdb_rating.predictor import Predictions
 
 log = logging.getLogger("service.prediction_log")
 
@@ -41,24 +42,42 @@ FLUSH_SECONDS = 0.25
 # ten full batches; ~10 MB of request dicts at most.
 QUEUE_MOVIES = 10_000
 
-Results = tuple[list[float], list[float], list[float]]  # ratings, interval lows and highs
-
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    """One request's scored movies, as the request path hands them over (no copying)."""
+    """One request's scored movies by one model, as the request path hands them over (no
+    copying: the arrays become lists in the writer thread)."""
 
     at: float
     endpoint: str
     model_id: str
     coverage: float
     movies: Sequence[Mapping[str, Any]]
-    results: Results
+    predictions: Predictions
+    shadow: tuple[str, Predictions] | None  # the challenger's predictions, in shadow mode
+    assigned: str | None  # split mode: "champion" or "challenger"
 
     def lines(self) -> Iterator[bytes]:
         at = timestamp(self.at)
-        for movie, *prediction in zip(self.movies, *self.results, strict=True):
-            entry = record(at, self.model_id, self.endpoint, movie, prediction, self.coverage)
+        answers = self.predictions
+        columns = [answers.ratings.tolist(), answers.lows.tolist(), answers.highs.tolist()]
+        shadow_id, shadows = None, [[None] * len(self.movies)] * 3
+        if self.shadow is not None:
+            shadow_id, other = self.shadow
+            shadows = [other.ratings.tolist(), other.lows.tolist(), other.highs.tolist()]
+        for index, movie in enumerate(self.movies):
+            entry = record(
+                at,
+                self.model_id,
+                self.endpoint,
+                movie,
+                (columns[0][index], columns[1][index], columns[2][index]),
+                self.coverage,
+                shadow=None
+                if shadow_id is None
+                else (shadow_id, (shadows[0][index], shadows[1][index], shadows[2][index])),
+                assigned=self.assigned,
+            )
             yield orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
 
 
@@ -93,12 +112,18 @@ class PredictionLog:
         model_id: str,
         coverage: float,
         movies: Sequence[Mapping[str, Any]],
-        results: Results,
+        predictions: Predictions,
+        shadow: tuple[str, Predictions] | None = None,
+        assigned: str | None = None,
     ) -> None:
-        """Queue one request's movies, as validated (the model's inputs and the optional
-        tconst), and their ratings, lows and highs; drop and count them if the queue is full
-        or closed. The movies are not copied: nothing changes them after the request."""
-        entry = _Entry(time.time(), endpoint, model_id, coverage, movies, results)
+        """Queue movies, as validated (the model's inputs and the optional tconst), and the
+        ratings and intervals the model `model_id` answered them with (and in shadow mode the
+        challenger's id and predictions; in split mode which model the movies were assigned
+        to); drop and count them if the queue is full or closed. Nothing is copied: nothing
+        changes them after the request."""
+        entry = _Entry(
+            time.time(), endpoint, model_id, coverage, movies, predictions, shadow, assigned
+        )
         with self._queue_lock:
             if self._queued + len(movies) <= self.capacity and not self._stop.is_set():
                 self._queue.append(entry)

@@ -140,18 +140,28 @@ class RatingSchema(Schema):
     )
 
 
+class BatchRatingSchema(RatingSchema):
+    model_id = fields.String(
+        metadata={
+            "description": "Only in split mode (GET /model's traffic): the model that answered"
+            " this movie, the champion or the challenger"
+        }
+    )
+
+
 class PredictionSchema(RatingSchema):
     model_id = fields.String(
-        required=True, metadata={"description": "The model's content identity"}
+        required=True,
+        metadata={"description": "The content identity of the model that answered"},
     )
 
 
 class BatchPredictionSchema(Schema):
     model_id = fields.String(
-        required=True, metadata={"description": "The model's content identity"}
+        required=True, metadata={"description": "The champion's content identity"}
     )
     count = fields.Integer(required=True)
-    predictions = fields.List(fields.Nested(RatingSchema), required=True)
+    predictions = fields.List(fields.Nested(BatchRatingSchema), required=True)
 
 
 class ErrorSchema(Schema):
@@ -193,3 +203,31 @@ class ModelInfoSchema(Schema):
     interval = fields.Dict(required=True)
     training_data_sha256 = fields.String(required=True)
     artifact_sha256 = fields.String(required=True)
+
+
+class TrafficSchema(Schema):
+    mode = fields.String(
+        required=True, metadata={"description": "The policy's mode: off, shadow or split"}
+    )
+    challenger_share = fields.Float(
+        required=True, metadata={"description": "Split mode: the share the challenger answers"}
+    )
+    in_force = fields.String(
+        required=True,
+        metadata={"description": "The mode applied: off while no challenger is in traffic"},
+    )
+    challenger_out_of_traffic = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Why this worker took the challenger out of traffic, if it did"},
+    )
+
+
+class ServedModelsSchema(ModelInfoSchema):
+    challenger = fields.Nested(
+        ModelInfoSchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "The challenger beside the champion, or null"},
+    )
+    traffic = fields.Nested(TrafficSchema, required=True)

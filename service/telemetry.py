@@ -66,13 +66,17 @@ class Telemetry:
         )
         self.inference_seconds = Histogram(
             "imdb_model_inference_seconds",
-            "Time to encode and score one request's movies",
-            ["endpoint"],
+            "Time to encode and score one request's movies (a shadow batch's), by model",
+            ["endpoint", "model_id"],
             buckets=INFERENCE_BUCKETS,
             registry=registry,
         )
         self.predicted_rating = Histogram(
-            "imdb_predicted_rating", "Predicted ratings", buckets=RATING_BUCKETS, registry=registry
+            "imdb_predicted_rating",
+            "Predicted ratings, by model",
+            ["model_id"],
+            buckets=RATING_BUCKETS,
+            registry=registry,
         )
         self.batch_size = Histogram(
             "imdb_batch_size", "Movies per batch request", buckets=BATCH_BUCKETS, registry=registry
@@ -92,14 +96,16 @@ class Telemetry:
         ).set(int(os.environ.get("GUNICORN_THREADS", "1")))
         self.input_psi = Gauge(
             "imdb_input_psi",
-            "Population stability index of recent inputs against the training distribution",
-            ["feature"],
+            "Population stability index of recent inputs against a model's training"
+            " distribution, by model",
+            ["feature", "model_id"],
             multiprocess_mode="livemostrecent",
             registry=registry,
         )
         self.drift_window_movies = Gauge(
             "imdb_drift_window_movies",
-            "Movies in the drift window",
+            "Movies in a model's drift window",
+            ["model_id"],
             multiprocess_mode="livemostrecent",
             registry=registry,
         )
@@ -119,6 +125,25 @@ class Telemetry:
         self.prediction_log_dropped = Counter(
             "imdb_prediction_log_dropped_total",
             "Scored movies the prediction log could not keep (queue full, or a write failed)",
+            registry=registry,
+        )
+        self.model_errors = Counter(
+            "imdb_model_errors_total",
+            "Scorings that raised, by model (a champion's answers 500, a challenger's is ejected)",
+            ["model_id"],
+            registry=registry,
+        )
+        self.challenger_in_traffic = Gauge(
+            "imdb_challenger_in_traffic",
+            "1 while the challenger is in traffic in every worker, 0 once one ejected it",
+            ["model_id"],
+            multiprocess_mode="livemin",
+            registry=registry,
+        )
+        self.challenger_ejections = Counter(
+            "imdb_challenger_ejections_total",
+            "Challengers taken out of traffic by a worker: it raised (error) or was too slow",
+            ["model_id", "reason"],
             registry=registry,
         )
         self.reloads = Counter(
@@ -183,12 +208,12 @@ class Telemetry:
         if g.pop("in_flight", False):
             self.in_flight.dec()
 
-    def publish_drift(self, drift: DriftWindow) -> None:
-        """PSI of the drift window, computed for a scrape of /metrics (and only then)."""
+    def publish_drift(self, drift: DriftWindow, model_id: str) -> None:
+        """PSI of a model's drift window, computed for a scrape of /metrics (and only then)."""
         filled, values = drift.snapshot()
-        self.drift_window_movies.set(filled)
+        self.drift_window_movies.labels(model_id).set(filled)
         for feature, value in values.items():
-            self.input_psi.labels(feature).set(value)
+            self.input_psi.labels(feature, model_id).set(value)
 
     def record_ignored_genres(self, ignored: Sequence[Sequence[str]]) -> None:
         """Per genre, the movies whose genre the model ignored (labels: IMDb's 28 genres)."""
@@ -199,7 +224,23 @@ class Telemetry:
     def record_predictions(
         self, endpoint: str, model_id: str, ratings: np.ndarray, seconds: float
     ) -> None:
-        """Movies scored: count, time to encode and score them, rating distribution."""
+        """Movies scored by a model: count, time to encode and score them, ratings."""
         self.predictions.labels(model_id, endpoint).inc(len(ratings))
-        self.inference_seconds.labels(endpoint).observe(seconds)
-        observe_many(self.predicted_rating, ratings)
+        self.inference_seconds.labels(endpoint, model_id).observe(seconds)
+        observe_many(self.predicted_rating.labels(model_id), ratings)
+
+    def show_challenger(self, model_id: str, in_traffic: bool) -> None:
+        self.challenger_in_traffic.labels(model_id).set(int(in_traffic))
+        for reason in ("error", "slow"):  # series exist (at 0) before the first ejection
+            self.challenger_ejections.labels(model_id, reason)
+        self.model_errors.labels(model_id)
+
+    def hide_challenger(self, model_id: str) -> None:
+        """A challenger no longer loaded: shared metric files keep its series; zero it."""
+        self.challenger_in_traffic.labels(model_id).set(0)
+
+    def challenger_ejected(self, model_id: str, reason: str) -> None:
+        self.challenger_ejections.labels(model_id, reason).inc()
+        self.challenger_in_traffic.labels(model_id).set(0)
+        if reason == "error":
+            self.model_errors.labels(model_id).inc()

@@ -29,6 +29,7 @@ import yaml
 
 from harness.loopback import GunicornService, free_port, http_json, http_request
 from harness.processes import wait_for_http
+from tests.conftest import synthetic_movies, train_serving_artifact
 from workspace.layout import REPO_ROOT
 
 MONITORING = REPO_ROOT / "monitoring"
@@ -710,11 +711,29 @@ def api_down_notifications(recorder: Recorder, status: str) -> list[dict]:
     ]
 
 
+@pytest.fixture
+def gunicorn_service(
+    model_card_path: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GunicornService]:
+    """The service with a challenger in shadow mode, so that the panels comparing the two
+    models have data too."""
+    challenger = train_serving_artifact(
+        tmp_path_factory.mktemp("challenger"), synthetic_movies(seed=9)
+    )
+    policy = tmp_path / "traffic.json"
+    policy.write_text('{"mode": "shadow"}')
+    env = {"IMDB_CHALLENGER_CARD": str(challenger), "IMDB_TRAFFIC_POLICY": str(policy)}
+    service = GunicornService(tmp_path / "service", model_card_path, env=env).start()
+    yield service
+    service.stop()
+
+
 @pytest.mark.slow
 def test_stack_end_to_end(
     gunicorn_service: GunicornService, recorder: Recorder, tmp_path: Path
 ) -> None:
-    """Live traffic fills every panel; stopping the service pages, restarting it resolves."""
+    """Live traffic fills every panel (a challenger in shadow mode: the comparison row too);
+    stopping the service pages, restarting it resolves."""
     prometheus_binary = require("prometheus")
     queries = panel_queries()
     alert_panels = [q for q in queries if "ALERTS" in q[1]]

@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from imdb_rating.prediction_records import LOG_NAME, log_files, read_records
+from imdb_rating.predictor import Predictions
 from service import prediction_log
 from service.app import create_app
 from service.config import ConfigError, ServiceConfig
@@ -26,8 +28,8 @@ def movie(index: int) -> dict:
     return {"year": 1990 + index % 30, "num_votes": 100 + index, "genres": [], "tconst": None}
 
 
-def results(count: int) -> tuple[list[float], list[float], list[float]]:
-    return [6.5] * count, [5.0] * count, [8.0] * count
+def results(count: int) -> Predictions:
+    return Predictions(np.full(count, 6.5), np.full(count, 5.0), np.full(count, 8.0))
 
 
 class Drops:
@@ -53,7 +55,8 @@ def test_a_record_holds_the_movie_its_id_the_prediction_interval_model_and_utc_t
 ) -> None:
     log = PredictionLog(tmp_path, 1 << 20, 2, on_drop=Drops())
     scored = {"year": 1999, "num_votes": 25_000, "genres": ["Drama"], "tconst": "tt0133093"}
-    log.submit("predict_batch", "abc123", 0.8, [scored], ([7.1], [6.0], [8.2]))
+    answer = Predictions(np.array([7.1]), np.array([6.0]), np.array([8.2]))
+    log.submit("predict_batch", "abc123", 0.8, [scored], answer)
     log.close()
     [record] = read_records(log_files(tmp_path))
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record.pop("time"))
@@ -201,7 +204,7 @@ def test_the_service_logs_what_it_scores_with_the_requests_title_ids(
         single["interval"]["low"],
         single["interval"]["high"],
     )
-    assert first["movie"] == app.extensions["model"].current.movie.load(MOVIE) | {
+    assert first["movie"] == app.extensions["model"].serving.champion.movie.load(MOVIE) | {
         "tconst": "tt0133093"
     }
 

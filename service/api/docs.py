@@ -84,7 +84,7 @@ def openapi():
           content:
             application/json: {}
     """
-    return json_response(current_app.extensions["model"].current.openapi)
+    return json_response(current_app.extensions["model"].serving.champion.openapi)
 
 
 @blueprint.get("/docs")
@@ -100,6 +100,6 @@ def docs():
           content:
             text/html: {}
     """
-    spec = current_app.extensions["model"].current.openapi
+    spec = current_app.extensions["model"].serving.champion.openapi
     page = render_template("docs.html", spec=spec, movie_form=movie_form(spec))
     return page, 200, {"Content-Security-Policy": CONTENT_SECURITY_POLICY}

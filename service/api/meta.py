@@ -29,7 +29,7 @@ def index():
         {
             "service": "imdb-rating",
             "version": __version__,
-            "model_id": current_app.extensions["model"].current.predictor.model_id,
+            "model_id": current_app.extensions["model"].serving.champion.predictor.model_id,
             "links": {
                 "predict": "/predict",
                 "predict_batch": "/predict/batch",
@@ -84,7 +84,9 @@ def ready():
     holder = current_app.extensions.get("model")
     if holder is None:
         return json_response({"status": "unavailable", "model_id": None}, status=503)
-    return json_response({"status": "ready", "model_id": holder.current.predictor.model_id})
+    return json_response(
+        {"status": "ready", "model_id": holder.serving.champion.predictor.model_id}
+    )
 
 
 @blueprint.get("/model")
@@ -92,16 +94,25 @@ def model():
     """The served model.
     ---
     get:
-      summary: Identity, metrics, features and hashes of the served model
+      summary: Identity, metrics, features and hashes of the served model (the champion), the
+        challenger beside it if any, and the traffic policy between them
       tags: [meta]
       responses:
         200:
-          description: The model card's public part
+          description: The model cards' public part, and the traffic between them
           content:
             application/json:
-              schema: {$ref: "#/components/schemas/ModelInfo"}
+              schema: {$ref: "#/components/schemas/ServedModels"}
     """
-    return json_response(current_app.extensions["model"].current.predictor.describe())
+    serving = current_app.extensions["model"].serving
+    challenger = serving.challenger
+    return json_response(
+        serving.champion.predictor.describe()
+        | {
+            "challenger": None if challenger is None else challenger.predictor.describe(),
+            "traffic": serving.describe(),
+        }
+    )
 
 
 @blueprint.get("/model/card")
@@ -122,7 +133,7 @@ def model_card():
             application/json:
               schema: {$ref: "#/components/schemas/Error"}
     """
-    served = current_app.extensions["model"].current
+    served = current_app.extensions["model"].serving.champion
     if served.card_page is None:
         raise NotFound(
             f"No model card for model {served.predictor.model_id}: the pipeline's card stage"

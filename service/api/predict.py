@@ -1,4 +1,11 @@
-"""Predictions: one movie, or a batch whose results keep the request's order."""
+"""Predictions: one movie, or a batch whose results keep the request's order.
+
+Which model answers follows the traffic policy in force (service/traffic.py): the champion
+alone (`off`); the champion, the challenger scoring the same movies off the request path
+(`shadow`); or the challenger for its share of the movies (`split`: then each answer names the
+model_id that gave it). A challenger that raises or is too slow never fails a request: its
+movies are answered by the champion, and its guard takes it out of traffic.
+"""
 
 from __future__ import annotations
 
@@ -6,46 +13,108 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from flask import Blueprint, current_app
 
+from imdb_rating.predictor import Predictions
 from service.api.responses import json_body, json_response
-from service.model_holder import ServedModel
+from service.model_holder import ServedModel, Serving
+from service.traffic import challenger_answers
 
 blueprint = Blueprint("predict", __name__)
 
+Movies = Sequence[Mapping[str, Any]]
 
-def _score(
-    served: ServedModel, endpoint: str, movies: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """Rate validated movies, hand their inputs to the drift window, record the metrics, and
-    queue them for the prediction log when it is on. A movie's genres the model never learned
-    are named in its answer (`ignored_genres`) and counted."""
-    predictor = served.predictor
-    columns = predictor.columns(movies)
-    started = time.perf_counter()
-    result = predictor.predict(columns)
-    seconds = time.perf_counter() - started
-    served.drift.observe(columns)
+
+def _score(served: ServedModel, endpoint: str, movies: Movies) -> tuple[Predictions, list]:
+    """One model's predictions and, per movie, the genres it ignored; its metrics and drift
+    window. A model that raises is counted against it (and the error goes on)."""
     telemetry = current_app.extensions["telemetry"]
-    telemetry.record_predictions(endpoint, predictor.model_id, result.ratings, seconds)
+    model_id = served.predictor.model_id
+    started = time.perf_counter()
+    try:
+        columns, result = served.score(movies)
+    except Exception:
+        telemetry.model_errors.labels(model_id).inc()
+        raise
+    telemetry.record_predictions(endpoint, model_id, result.ratings, time.perf_counter() - started)
+    served.drift.observe(columns)
+    ignored = served.predictor.ignored_genres(columns["genres"])
+    if any(ignored):
+        telemetry.record_ignored_genres(ignored)
+    return result, ignored
+
+
+def _answers(
+    served: ServedModel, result: Predictions, ignored: list, name_model: bool
+) -> list[dict[str, Any]]:
+    """The JSON answers: rating, interval, the genres the model ignored (when some), and the
+    model that answered (split mode)."""
+    coverage = served.predictor.coverage
     ratings, lows, highs = result.ratings.tolist(), result.lows.tolist(), result.highs.tolist()
-    coverage = predictor.coverage
-    prediction_log = current_app.extensions["prediction_log"]
-    if prediction_log is not None:
-        prediction_log.submit(
-            endpoint, predictor.model_id, coverage, movies, (ratings, lows, highs)
-        )
     answers = [
         {"rating": rating, "interval": {"low": low, "high": high, "coverage": coverage}}
         for rating, low, high in zip(ratings, lows, highs, strict=True)
     ]
-    ignored = predictor.ignored_genres(columns["genres"])
-    if any(ignored):
-        telemetry.record_ignored_genres(ignored)
-        for answer, genres in zip(answers, ignored, strict=True):
-            if genres:
-                answer["ignored_genres"] = genres
+    for answer, genres in zip(answers, ignored, strict=True):
+        if genres:
+            answer["ignored_genres"] = genres
+        if name_model:
+            answer["model_id"] = served.predictor.model_id
     return answers
+
+
+def _split(serving: Serving, endpoint: str, movies: Movies) -> list[dict[str, Any]]:
+    """The challenger answers its share, the champion the rest (and the challenger's share too
+    when it fails), each answer naming its model."""
+    prediction_log = current_app.extensions["prediction_log"]
+    challenger, guard = serving.challenger, serving.guard
+    assert challenger is not None and guard is not None  # split mode needs both
+    share = serving.policy.challenger_share
+    to_challenger = challenger_answers([movie["tconst"] for movie in movies], share)
+    answers: list[dict[str, Any]] = [{}] * len(movies)
+    for served, assigned in ((challenger, "challenger"), (serving.champion, "champion")):
+        positions = np.flatnonzero(to_challenger if served is challenger else ~to_challenger)
+        if not len(positions):
+            continue
+        subset = [movies[i] for i in positions]
+        started = time.perf_counter()
+        try:
+            result, ignored = _score(served, endpoint, subset)
+        except Exception as error:
+            if served is not challenger:
+                raise
+            guard.failed(error)  # the challenger's failure is never the request's
+            to_challenger[positions] = False
+            continue
+        if served is challenger:
+            guard.timed(time.perf_counter() - started, len(subset))
+        for position, answer in zip(
+            positions, _answers(served, result, ignored, True), strict=True
+        ):
+            answers[position] = answer
+        if prediction_log is not None:
+            predictor = served.predictor
+            prediction_log.submit(
+                endpoint, predictor.model_id, predictor.coverage, subset, result, assigned=assigned
+            )
+    return answers
+
+
+def _predict(serving: Serving, endpoint: str, movies: Movies) -> list[dict[str, Any]]:
+    """Rate validated movies as the policy in force says; queue them for the prediction log."""
+    mode = serving.mode
+    if mode == "split":
+        return _split(serving, endpoint, movies)
+    champion = serving.champion
+    result, ignored = _score(champion, endpoint, movies)
+    shadow = serving.shadow
+    if mode != "shadow" or shadow is None or not shadow.submit(endpoint, movies, result):
+        prediction_log = current_app.extensions["prediction_log"]
+        if prediction_log is not None:
+            predictor = champion.predictor
+            prediction_log.submit(endpoint, predictor.model_id, predictor.coverage, movies, result)
+    return _answers(champion, result, ignored, False)
 
 
 @blueprint.post("/predict")
@@ -71,10 +140,10 @@ def predict():
         415: {$ref: "#/components/responses/UnsupportedMediaType"}
         422: {$ref: "#/components/responses/Invalid"}
     """
-    served = current_app.extensions["model"].current  # one model for the whole request
-    movie = served.movie.load(json_body())
-    prediction = _score(served, "predict", [movie])[0]
-    prediction["model_id"] = served.predictor.model_id
+    serving = current_app.extensions["model"].serving  # one snapshot for the whole request
+    movie = serving.champion.movie.load(json_body())
+    prediction = _predict(serving, "predict", [movie])[0]
+    prediction.setdefault("model_id", serving.champion.predictor.model_id)
     return json_response(prediction)
 
 
@@ -101,13 +170,13 @@ def predict_batch():
         415: {$ref: "#/components/responses/UnsupportedMediaType"}
         422: {$ref: "#/components/responses/Invalid"}
     """
-    served = current_app.extensions["model"].current
-    movies = served.batch.load(json_body())["movies"]
+    serving = current_app.extensions["model"].serving
+    movies = serving.champion.batch.load(json_body())["movies"]
     current_app.extensions["telemetry"].batch_size.observe(len(movies))
-    predictions = _score(served, "predict_batch", movies)
+    predictions = _predict(serving, "predict_batch", movies)
     return json_response(
         {
-            "model_id": served.predictor.model_id,
+            "model_id": serving.champion.predictor.model_id,
             "count": len(predictions),
             "predictions": predictions,
         }
