@@ -2,10 +2,13 @@
 
     python -m bench.serving [--rounds 3] [--seconds 10] [--workers 2] [--skip-mlflow]
 
-Starts, with the same Gunicorn configuration and worker count: the service, a bare Flask JSON
-echo (the reference), and MLflow's own scoring server (`mlflow models serve --env-manager
-local`) on the registered version the service serves. Rounds alternate between servers; the
-table reports medians of requests/s and of wrk's latency percentiles.
+Starts, with the same Gunicorn configuration and worker count: the service (traffic policy
+`off`), the service with a challenger in `shadow` mode and in `split` mode (a fifth of the
+movies), a bare Flask JSON echo (the reference), and MLflow's own scoring server (`mlflow models
+serve --env-manager local`) on the registered version the service serves. The challenger is the
+served model's twin (harness/model_variants.py): another model_id, the same cost, so the shadow
+figure is the price of scoring every movie twice. Rounds alternate between servers; the table
+reports medians of requests/s and of wrk's latency percentiles.
 
 Batches of 1,000: the same movie 1,000 times (`batch`, the bar's), and 1,000 different real
 movies drawn from the pipeline's cleaned data (`batch-distinct`: every title, vote count and
@@ -23,7 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from harness.loopback import GunicornService, mlflow_scoring_server, wrk
+from harness.model_variants import twin
 from imdb_rating.card import ModelCard, read_model_card
+from service.traffic import TrafficPolicy
 from workspace.layout import MODEL_CARD, MOVIES_FILE, REPO_ROOT
 
 MOVIE = {
@@ -54,6 +59,16 @@ def distinct_movies(card: ModelCard, count: int = 1000) -> list[dict]:
         }
         for row in drawn.itertuples()
     ]
+
+
+def challenger_settings(folder: Path, mode: str, challenger: Path) -> dict[str, str]:
+    """The service's settings for `challenger` under the traffic policy `mode`."""
+    policy = TrafficPolicy(mode, challenger_share=0.2 if mode == "split" else 0.0)
+    policy.write(folder / f"{mode}.json")
+    return {
+        "IMDB_CHALLENGER_CARD": str(challenger),
+        "IMDB_TRAFFIC_POLICY": str(folder / f"{mode}.json"),
+    }
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -100,27 +115,34 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
     quiet = {"IMDB_LOG_LEVEL": "warning"}
     service = GunicornService(tmp / "service", card_path, args.workers, env=quiet)
+    challenger = twin(card_path, tmp / "challenger")
+    two_models = {}
+    for mode in ("shadow", "split"):
+        settings = quiet | challenger_settings(tmp, mode, challenger)
+        two_models[mode] = GunicornService(tmp / mode, card_path, args.workers, env=settings)
     echo = GunicornService(
         tmp / "echo", workers=args.workers, app="bench.echo_app:app", ready_path="/echo"
     )
+    servers = [service, *two_models.values(), echo]
     targets = {"echo": (echo.url + "/echo", MOVIE), "service": (service.url + "/predict", MOVIE)}
+    targets |= {mode: (server.url + "/predict", MOVIE) for mode, server in two_models.items()}
     batches = {
         "batch": {"movies": [MOVIE] * 1000},
         "batch-distinct": {"movies": distinct_movies(card)},
     }
-    names = ("echo", "service", *batches, "mlflow")
+    names = (*targets, *batches, "mlflow")
     runs: dict[str, list[dict]] = {name: [] for name in names}
     try:
-        service.start()
-        echo.start()
+        for server in servers:
+            server.start()
         for _ in range(args.rounds):
             for name, (url, body) in targets.items():
                 runs[name].append(wrk(url, body, args.connections, args.seconds))
             for name, batch in batches.items():
                 runs[name].append(wrk(service.url + "/predict/batch", batch, 1, args.seconds))
     finally:
-        service.stop()
-        echo.stop()
+        for server in servers:
+            server.stop()
     if not args.skip_mlflow:
         tracking_uri = f"sqlite:///{REPO_ROOT / 'mlflow.db'}"
         model_uri = f"models:/{card.name}/{registered_version(card, tracking_uri)}"
@@ -150,6 +172,10 @@ def report(args, runs: dict[str, list[dict]]) -> None:
     print(f"\nservice / echo throughput: {ratio:.2f} (bar >= 0.60)")
     p99_ratio = medians["service"]["p99_ms"] / medians["echo"]["p99_ms"]
     print(f"service / echo p99 at {args.connections} connections: {p99_ratio:.2f} (bar <= 1.6)")
+    shadow = medians["shadow"]["rps"] / medians["service"]["rps"]
+    print(f"shadow / off throughput: {shadow:.2f} (bar >= 0.85)")
+    split = medians["split"]["rps"] / medians["service"]["rps"]
+    print(f"split (a fifth to the challenger) / off throughput: {split:.2f}")
     print(f"batch of 1000 p50: {medians['batch']['p50_ms']:.1f} ms (bar <= 30)")
     print(f"batch of 1000 different movies p50: {medians['batch-distinct']['p50_ms']:.1f} ms")
     if "mlflow" in medians:

@@ -6,9 +6,9 @@ A record holds the time (UTC, ISO 8601 to the millisecond), the model_id that an
 endpoint, the validated movie (the model's inputs and the optional tconst), the rating, the
 interval's low and high and its nominal coverage. With two models on live traffic it also holds,
 in shadow mode, the challenger's prediction (`shadow`: its model_id, rating, low, high: never
-returned), and in split mode which model the movie was assigned to (`assigned`: champion or
-challenger). The log is `predictions.jsonl`, rotated to `.1` (newest) ... `.N` (oldest) like
-logging's RotatingFileHandler.
+returned), and in split mode the assignment (`split`: `answered_by` champion or challenger,
+the challenger's `share` of movies, and both models' ids). The log is `predictions.jsonl`,
+rotated to `.1` (newest) ... `.N` (oldest) like logging's RotatingFileHandler.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def record(
     prediction: tuple[float, float, float],
     coverage: float,
     shadow: tuple[str, tuple[float, float, float]] | None = None,
-    assigned: str | None = None,
+    split: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One scored movie as a log record; a prediction is (rating, low, high)."""
     rating, low, high = prediction
@@ -56,9 +56,21 @@ def record(
     if shadow is not None:
         shadow_id, (rating, low, high) = shadow
         entry["shadow"] = {"model_id": shadow_id, "rating": rating, "low": low, "high": high}
-    if assigned is not None:
-        entry["assigned"] = assigned
+    if split is not None:
+        entry["split"] = split
     return entry
+
+
+def split_assignment(
+    answered_by: str, share: float, champion_id: str, challenger_id: str
+) -> dict[str, Any]:
+    """A split-mode record's `split`: which model answered, at which share, between which two."""
+    return {
+        "answered_by": answered_by,
+        "share": share,
+        "champion": champion_id,
+        "challenger": challenger_id,
+    }
 
 
 def log_files(directory: Path) -> list[Path]:

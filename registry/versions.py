@@ -1,5 +1,5 @@
-"""The registry's versions: the train stage's run and registered version, the champion gate,
-and promotion. `stages.train`, `stages.card` and the tools (`make promote`) call it.
+"""The registry's versions: the train stage's run and registered version, and the champion
+gate. `stages.train`, `stages.card` and the tools call it.
 
 - Identity: each version is tagged with its model's `model_id` (a hash of the model card, the
   same on every machine; a registry's version number is local to one tracking store), the
@@ -8,8 +8,8 @@ and promotion. `stages.train`, `stages.card` and the tools (`make promote`) call
   model's test movies, keeping only those the champion's own split held out of its training,
   and both RMSEs on those same rows are logged. A better new version gets the alias
   `challenger`. Nothing is ever decided on RMSEs measured on different rows.
-- Promotion: `champion` moves only to the version whose model_id is the one pinned in
-  models/model.json, so the alias always names what main deploys.
+
+Moves of `champion` (promotion, rollback) and their record are registry/releases.py's.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import pandas as pd
 from imdb_data.movies import as_columns
 from imdb_rating.accuracy import regression_metrics
 from imdb_rating.artifact import READABLE_CARD_MARKDOWN, READABLE_CARD_PAGE
-from imdb_rating.card import ArtifactError, read_model_card
+from imdb_rating.card import ArtifactError
 from imdb_rating.predictor import Predictor
 from workspace.commands import CommandError
 from workspace.layout import PARAMS_FILE, REPO_ROOT
@@ -127,6 +127,14 @@ def compare(
     )
 
 
+def download_version(mlflow, name: str, version: str, into: Path) -> Path:
+    """The folder, under `into`, of a registered version's model.json and model.skops."""
+    folder = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{name}/{version}", dst_path=str(into)
+    )
+    return Path(folder) / "artifacts"
+
+
 def _champion(mlflow, client, name: str) -> tuple[Any, Predictor | None, str]:
     """The champion version and its predictor, loaded from its own registered artifact."""
     from mlflow.exceptions import MlflowException
@@ -135,11 +143,9 @@ def _champion(mlflow, client, name: str) -> tuple[Any, Predictor | None, str]:
         version = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None, None, "no version has the alias champion yet"
-    folder = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{name}/{version.version}", dst_path=tempfile.mkdtemp()
-    )
+    folder = download_version(mlflow, name, version.version, Path(tempfile.mkdtemp()))
     try:
-        return version, Predictor(Path(folder) / "artifacts" / "model.json"), ""
+        return version, Predictor(folder / "model.json"), ""
     except (ArtifactError, FileNotFoundError, KeyError) as error:
         return version, None, f"version {version.version}'s artifact cannot be loaded ({error})"
 
@@ -266,33 +272,3 @@ def champion_model_id(name: str) -> str | None:
         return client.get_model_version_by_alias(name, CHAMPION).tags.get("model_id")
     except MlflowException:
         return None
-
-
-def promote(name: str, card_path: Path, version: str | None = None) -> str:
-    """Move `champion` to the version whose model_id is the one `card_path` pins.
-
-    `version` names the version to promote; by default the newest one with the pinned id.
-    Raises CommandError (one line) for a version of another model, or when none has the id.
-    """
-    try:
-        pinned = read_model_card(card_path).model_id
-    except ArtifactError as error:
-        raise CommandError(str(error)) from None
-    _, client = tracking()
-    if version is None:
-        found = client.search_model_versions(f"name = '{name}' and tag.model_id = '{pinned}'")
-        if not found:
-            raise CommandError(
-                f"no version of {name} at {tracking_uri()} has model_id {pinned}"
-                " (the train stage registers it: run `dvc repro` with this tracking URI)"
-            )
-        version = str(max(int(found_version.version) for found_version in found))
-    candidate = client.get_model_version(name, version)
-    identity = candidate.tags.get("model_id")
-    if identity != pinned:
-        raise CommandError(
-            f"refusing to promote {name} version {version}: its model_id {identity} is not"
-            f" the pinned {pinned} ({card_path})"
-        )
-    client.set_registered_model_alias(name, CHAMPION, version)
-    return f"{name} version {version} (model {pinned}) is now {CHAMPION}"

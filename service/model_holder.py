@@ -66,6 +66,9 @@ class ServedModel:
 
 
 def load_served_model(app: Flask, config: ServiceConfig, card_path: Path) -> ServedModel:
+    # Resolved once: a served folder's link may be re-pointed meanwhile (registry/served.py),
+    # and the card and its artifact must come from the same folder.
+    card_path = card_path.resolve()
     predictor = Predictor(card_path)
     movie = movie_schema(predictor.movie_fields)
     batch = batch_schema(movie, config.max_batch)
@@ -351,7 +354,14 @@ class ModelHolder:
         self._telemetry.show_model(candidate.predictor, previous=previous)
         self._telemetry.reloads.labels("swapped").inc()
         log.info("now serving model %s (was %s)", candidate.predictor.model_id, previous.model_id)
-        self._swap(replace(current, champion=candidate))
+        serving = replace(current, champion=candidate)
+        challenger = current.challenger
+        if challenger is not None and challenger.predictor.model_id == candidate.predictor.model_id:
+            # The challenger was promoted: it answers now, and nothing shadows it.
+            log.info("challenger %s is now the champion: out", challenger.predictor.model_id)
+            self._telemetry.hide_challenger(challenger.predictor.model_id)
+            serving = replace(serving, challenger=None, guard=None)
+        self._swap(serving)
 
     def _reload_challenger(self) -> None:
         current = self.serving
@@ -362,10 +372,12 @@ class ModelHolder:
                 self._telemetry.hide_challenger(current.challenger.predictor.model_id)
             self._swap(replace(current, challenger=None, guard=None))
             return
+        kept = current.challenger.predictor.model_id if current.challenger else "none"
         try:
             challenger = load_served_model(self._app, self._config, path)
+            if challenger.predictor.model_id == current.champion.predictor.model_id:
+                raise ValueError(f"model {challenger.predictor.model_id} is the champion itself")
         except Exception as error:
-            kept = current.challenger.predictor.model_id if current.challenger else "none"
             self._refused("challenger", f"champion with challenger {kept}", error)
             return
         if current.challenger is not None:

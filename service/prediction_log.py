@@ -55,7 +55,7 @@ class _Entry:
     movies: Sequence[Mapping[str, Any]]
     predictions: Predictions
     shadow: tuple[str, Predictions] | None  # the challenger's predictions, in shadow mode
-    assigned: str | None  # split mode: "champion" or "challenger"
+    split: Mapping[str, Any] | None  # split mode: prediction_records.split_assignment
 
     def lines(self) -> Iterator[bytes]:
         at = timestamp(self.at)
@@ -76,7 +76,7 @@ class _Entry:
                 shadow=None
                 if shadow_id is None
                 else (shadow_id, (shadows[0][index], shadows[1][index], shadows[2][index])),
-                assigned=self.assigned,
+                split=self.split,
             )
             yield orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
 
@@ -114,15 +114,14 @@ class PredictionLog:
         movies: Sequence[Mapping[str, Any]],
         predictions: Predictions,
         shadow: tuple[str, Predictions] | None = None,
-        assigned: str | None = None,
+        split: Mapping[str, Any] | None = None,
     ) -> None:
         """Queue movies, as validated (the model's inputs and the optional tconst), and the
         ratings and intervals the model `model_id` answered them with (and in shadow mode the
-        challenger's id and predictions; in split mode which model the movies were assigned
-        to); drop and count them if the queue is full or closed. Nothing is copied: nothing
-        changes them after the request."""
+        challenger's id and predictions; in split mode the assignment); drop and count them if
+        the queue is full or closed. Nothing is copied: nothing changes them after the request."""
         entry = _Entry(
-            time.time(), endpoint, model_id, coverage, movies, predictions, shadow, assigned
+            time.time(), endpoint, model_id, coverage, movies, predictions, shadow, split
         )
         with self._queue_lock:
             if self._queued + len(movies) <= self.capacity and not self._stop.is_set():

@@ -66,6 +66,12 @@ class TrafficPolicy:
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def write(self, path: Path) -> None:
+        """Write the policy where a service watches it, in one rename (never half a file)."""
+        temporary = path.with_name(f".{path.name}.new")
+        temporary.write_text(json.dumps(self.to_dict()) + "\n", encoding="utf-8")
+        temporary.replace(path)
+
 
 def challenger_answers(tconsts: Sequence[str | None], share: float) -> np.ndarray:
     """Per movie, whether the challenger answers it (split mode)."""

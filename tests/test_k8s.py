@@ -463,7 +463,8 @@ def test_the_production_pod_serves_from_a_read_only_root(
             60,
             f"{workers} workers' slots in /metrics",
         )
-        assert samples["imdb_drift_window_movies"] >= 1  # the shared ring lives in the emptyDir
+        drift_window = f'imdb_drift_window_movies{{model_id="{model_id_of(model_card_path)}"}}'
+        assert samples[drift_window] >= 1  # the shared ring lives in the emptyDir
         limit = memory_bytes(container["resources"]["limits"]["memory"])
         assert proportional_memory_bytes(pod_processes(process.pid)) < limit
     finally:

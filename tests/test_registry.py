@@ -22,7 +22,8 @@ from harness.loopback import (
 from imdb_data.movies import as_columns
 from imdb_rating.accuracy import regression_metrics
 from imdb_rating.predictor import Predictor
-from registry.versions import CHALLENGER, CHAMPION, compare, promote, register
+from registry.releases import apply, plan_promotion
+from registry.versions import CHALLENGER, CHAMPION, compare, register
 from tests.conftest import model_id_of, synthetic_movies, train_serving_artifact
 from tools import promote as promote_tool
 from workspace.commands import CommandError, run_command
@@ -57,6 +58,13 @@ def model_a(tmp_path_factory, dataset_a) -> Path:
 def model_b(tmp_path_factory, dataset_b) -> Path:
     folder = tmp_path_factory.mktemp("model-b")
     return train_serving_artifact(folder, dataset_b, featurize_overrides={"seed": 7})
+
+
+def promote(name: str, card: Path, version: str | None = None) -> str:
+    """`make promote` without its workspace check: the move, applied and recorded."""
+    release = plan_promotion(name, card, version)
+    apply(release)
+    return release.describe()
 
 
 def alias(client, name: str) -> str:
@@ -152,7 +160,7 @@ def test_promote_moves_champion_only_to_the_pinned_model(
     b = register(model_b.parent, own_test_movies(model_b, dataset_b), {"model": "b"}, 50)
     with pytest.raises(CommandError, match=f"refusing to promote {NAME} version {a['version']}"):
         promote(NAME, model_b, version=a["version"])
-    assert promote(NAME, model_b).endswith(f"(model {model_id_of(model_b)}) is now champion")
+    assert f"-> version {b['version']} (model {model_id_of(model_b)})" in promote(NAME, model_b)
     assert alias(mlflow.MlflowClient(), CHAMPION) == b["version"]
     with pytest.raises(CommandError, match=r"no version of imdb-rating .* has model_id"):
         promote(NAME, train_serving_artifact(Path("other"), synthetic_movies(500, seed=9)))

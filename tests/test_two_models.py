@@ -115,7 +115,7 @@ def test_shadow_answers_with_the_champion_and_logs_both_models(
     assert len(records) == 41
     challenger_id = model_id_of(challenger_card)
     for record in records:
-        assert record["model_id"] == model_id and "assigned" not in record
+        assert record["model_id"] == model_id and "split" not in record
         assert record["shadow"]["model_id"] == challenger_id
         assert record["shadow"]["low"] <= record["shadow"]["rating"] <= record["shadow"]["high"]
     assert metric(served.client, "imdb_predictions_total", model_id=challenger_id) == 41
@@ -139,12 +139,13 @@ def test_split_sends_a_stable_share_of_movies_to_the_challenger_and_names_who_an
     other.policy(mode="split", challenger_share=0.2)
     again = [p["model_id"] for p in other.batch(movies[:1000])["predictions"]]
     assert again == answered[:1000]
-    # The log says which model each movie was assigned to.
-    records = {record["movie"]["tconst"]: record for record in served.log()}
-    assert all(
-        (record["assigned"] == "challenger") == (record["model_id"] == challenger_id)
-        for record in records.values()
-    )
+    # The log says which model answered each movie, at which share, between which two.
+    for record in served.log():
+        answered_by = "challenger" if record["model_id"] == challenger_id else "champion"
+        assert record["split"] == {
+            "answered_by": answered_by, "share": 0.2,
+            "champion": model_id, "challenger": challenger_id,
+        }  # fmt: skip
 
 
 def test_raising_the_share_keeps_the_challengers_movies(
@@ -268,3 +269,24 @@ def test_a_challenger_card_that_does_not_match_its_artifact_is_refused_at_load(
     refused = [r.getMessage() for r in caplog.records if "challenger refused" in r.getMessage()]
     assert len(refused) == 1 and "sha256" in refused[0]
     assert served.client.post("/predict", json=movie(1)).status_code == 200
+
+
+def test_the_champion_itself_is_refused_as_challenger_and_a_promoted_challenger_leaves(
+    tmp_path: Path, model_card_path: Path, challenger_card: Path, caplog
+) -> None:
+    deployed = tmp_path / "deployed"
+    shutil.copytree(model_card_path.parent, deployed)
+    served = Served(tmp_path / "service", deployed / "model.json")
+    served.challenger(model_card_path)
+    assert served.client.get("/model").get_json()["challenger"] is None
+    assert any("is the champion itself" in r.getMessage() for r in caplog.records)
+
+    served.challenger(challenger_card)
+    served.policy(mode="shadow")
+    # The challenger is promoted: its artifact, then its card, replace the champion's.
+    shutil.copy2(challenger_card.parent / "model.skops", deployed / "model.skops")
+    shutil.copy2(challenger_card, deployed / "model.json")
+    served.holder.refresh()
+    info = served.client.get("/model").get_json()
+    assert info["model_id"] == model_id_of(challenger_card)
+    assert info["challenger"] is None and info["traffic"]["in_force"] == "off"

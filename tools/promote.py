@@ -1,12 +1,16 @@
 """Move the registry's `champion` alias to the model main pins: `make promote [VERSION=n]`.
 
-    python -m tools.promote [--version N]
+    python -m tools.promote [--version N] [--why TEXT] [--served DIR]
 
 The pinned model is models/model.json as dvc.lock records it (after `dvc repro` or `dvc pull`
 on main). `champion` moves to the registered version with that model's model_id — the newest
 one, or `--version` — and to nothing else: any other version, or a workspace model that is
 not the pinned one, is refused with one line and exit status 1. CI runs this on main after a
-merge, so the alias always names what main deploys.
+merge, so the alias always names what main deploys. Each move is recorded (registry/releases.py).
+
+With `--served DIR` (a served folder, registry/served.py) the service there swaps to the new
+champion first, and the champion it replaces keeps scoring every movie in shadow mode: the
+evidence `make guard` decides on.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ from pathlib import Path
 
 import yaml
 
-from registry.versions import promote, registered_model
+from imdb_rating.card import read_model_card
+from registry.releases import apply, plan_promotion
+from registry.served import policy_path, serve_version
+from registry.versions import registered_model
+from service.traffic import TrafficPolicy
 from workspace.commands import CommandError, run_command
 from workspace.layout import MODEL_CARD, REPO_ROOT
 
@@ -48,12 +56,28 @@ def check_pinned(repo: Path, card: Path = CARD) -> None:
         )
 
 
+def promote(name: str, card: Path, version: str | None, why: str, served: Path | None) -> str:
+    """Move `champion` to the model `card` pins (swapping `served` first); what happened."""
+    release = plan_promotion(name, card, version, why)
+    if release is None:
+        return f"{name}: model {read_model_card(card).model_id} already is the champion"
+    if served is not None:
+        serve_version(name, release.to_version, served, "champion")
+        if release.from_version:
+            serve_version(name, release.from_version, served, "challenger")
+            TrafficPolicy(mode="shadow").write(policy_path(served))
+    apply(release)
+    return release.describe()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--version", help="the registry version to promote (default: newest)")
+    parser.add_argument("--why", default="make promote", help="recorded with the move")
+    parser.add_argument("--served", type=Path, help="a served folder to swap to the new model")
     args = parser.parse_args(argv)
     check_pinned(REPO_ROOT)
-    print(promote(registered_model(), REPO_ROOT / CARD, args.version))
+    print(promote(registered_model(), REPO_ROOT / CARD, args.version, args.why, args.served))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from flask import Blueprint, current_app
 
+from imdb_rating.prediction_records import split_assignment
 from imdb_rating.predictor import Predictions
 from service.api.responses import json_body, json_response
 from service.model_holder import ServedModel, Serving
@@ -73,7 +74,8 @@ def _split(serving: Serving, endpoint: str, movies: Movies) -> list[dict[str, An
     share = serving.policy.challenger_share
     to_challenger = challenger_answers([movie["tconst"] for movie in movies], share)
     answers: list[dict[str, Any]] = [{}] * len(movies)
-    for served, assigned in ((challenger, "challenger"), (serving.champion, "champion")):
+    ids = (serving.champion.predictor.model_id, challenger.predictor.model_id)
+    for served, answered_by in ((challenger, "challenger"), (serving.champion, "champion")):
         positions = np.flatnonzero(to_challenger if served is challenger else ~to_challenger)
         if not len(positions):
             continue
@@ -95,8 +97,9 @@ def _split(serving: Serving, endpoint: str, movies: Movies) -> list[dict[str, An
             answers[position] = answer
         if prediction_log is not None:
             predictor = served.predictor
+            split = split_assignment(answered_by, share, *ids)
             prediction_log.submit(
-                endpoint, predictor.model_id, predictor.coverage, subset, result, assigned=assigned
+                endpoint, predictor.model_id, predictor.coverage, subset, result, split=split
             )
     return answers
 
