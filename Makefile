@@ -6,9 +6,9 @@ BIN := $(abspath $(VENV))/bin
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install lock sample repro check-repro test lint compare tune promote mlflow-ui serve \
-	bench-pipeline bench-service bench-full-scale bench-reliability bench-capacity \
-	bench-prediction-log score bench-score
+.PHONY: install lock sample repro check-repro test lint compare tune promote rollback guard \
+	fetch-model live-comparison mlflow-ui serve bench-pipeline bench-service bench-full-scale \
+	bench-reliability bench-capacity bench-prediction-log score bench-score bench-live-decision
 
 # The environment is an input too: exact versions with hashes from requirements/dev.txt (the
 # pipeline, service and dev extras), then the project itself without dependencies.
@@ -74,16 +74,40 @@ compare: install
 tune: repro
 	$(BIN)/python -m tools.tune --apply
 
-# Move the registry's `champion` to the model main pins (VERSION=n to name the version).
+# Move the registry's `champion` to the model main pins (VERSION=n to name the version), with a
+# release record (WHY=...); SERVED=dir also swaps a served folder's champion, the replaced one
+# becoming its shadow challenger (docs/live-comparison.md).
 promote: install
-	$(BIN)/python -m tools.promote $(if $(VERSION),--version $(VERSION))
+	$(BIN)/python -m tools.promote $(if $(VERSION),--version $(VERSION)) \
+		$(if $(WHY),--why "$(WHY)") $(if $(SERVED),--served $(SERVED))
+
+# `champion` back to the version the last promotion replaced, and SERVED=dir's model with it.
+rollback: install
+	@test -n "$(WHY)" || { echo 'error: say why: make rollback WHY="..."'; exit 1; }
+	$(BIN)/python -m tools.rollback --why "$(WHY)" $(if $(SERVED),--served $(SERVED))
+
+# A registry version or alias into a served folder: make fetch-model MODEL=challenger SERVED=dir
+fetch-model: install
+	$(BIN)/python -m tools.fetch_model $(MODEL) --served $(SERVED) $(if $(AS),--as $(AS))
+
+# Champion against challenger on the prediction log and later ratings (LOGS, RATINGS).
+LOGS ?= predictions
+RATINGS ?= https://datasets.imdbws.com/
+live-comparison: install
+	$(BIN)/python -m tools.live_comparison $(LOGS) --ratings $(RATINGS)
+
+# The last promotion against the champion it replaced; rolls back when the new one is worse.
+guard: install
+	$(BIN)/python -m tools.guard $(LOGS) --ratings $(RATINGS) $(if $(SERVED),--served $(SERVED))
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --port 5000
 
 # The inference service on :8000 (needs models/ from `make repro`); see README for settings.
+# SERVED=dir serves a served folder's champion, challenger and traffic policy instead.
 serve: install
-	$(BIN)/gunicorn -c service/gunicorn_conf.py service.wsgi:app
+	$(if $(SERVED),env $$($(BIN)/python -m tools.fetch_model --environment --served $(SERVED))) \
+		$(BIN)/gunicorn -c service/gunicorn_conf.py service.wsgi:app
 
 # Rate a file of movies with the pinned model: make score INPUT=movies.csv OUTPUT=rated.parquet
 score: install
@@ -106,6 +130,10 @@ bench-full-scale: install
 # tools.score on the full-size dump against sklearn's predict on the same rows: ~10 min.
 bench-score: install
 	$(BIN)/python -m bench.batch_scoring
+
+# The live decision rule's A/A false decisions and A/B sample sizes, 1,000 runs each: ~2 min.
+bench-live-decision: install
+	$(BIN)/python -m bench.live_decision
 
 bench-reliability: install
 	$(BIN)/python -m bench.reliability

@@ -521,3 +521,16 @@ def test_the_weekly_accuracy_check_runs_the_documented_report() -> None:
     documented = "--ratings https://datasets.imdbws.com/ --model models/model.json"
     assert documented in " ".join(report.split())
     assert documented in " ".join((REPO_ROOT / "docs" / "operations.md").read_text().split())
+
+
+def test_the_daily_guard_runs_the_documented_decision_and_never_twice_at_once() -> None:
+    workflow = WORKFLOWS["guard.yml"]
+    triggers = workflow[True]  # YAML reads the key `on` as true
+    (schedule,) = triggers["schedule"]
+    assert schedule["cron"].split()[2:] == ["*", "*", "*"]  # every day
+    assert "workflow_dispatch" in triggers
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    (guard,) = [s["run"] for s in workflow_steps(workflow) if "tools.guard" in s.get("run", "")]
+    documented = "python -m tools.guard predictions --ratings https://datasets.imdbws.com/"
+    assert documented in " ".join(guard.split())
+    assert documented in " ".join((REPO_ROOT / "docs" / "live-comparison.md").read_text().split())

@@ -26,7 +26,7 @@ from workspace.layout import REPO_ROOT
 
 DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 # The order the README's "Where next" leads a reader through the runnable ones.
-RUN_ORDER = ["README.md", "pipeline.md", "registry.md", "service.md"]
+RUN_ORDER = ["README.md", "pipeline.md", "registry.md", "service.md", "live-comparison.md"]
 MARKER = re.compile(r"<!-- (runs|long|example)(?:: (.+?))? -->")
 BLOCK_SECONDS = 600
 
