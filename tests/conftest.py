@@ -176,3 +176,38 @@ def gunicorn_service(model_card_path: Path, tmp_path: Path):
     service = GunicornService(tmp_path / "service", model_card_path).start()
     yield service
     service.stop()
+
+
+# --- the images (podman) ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory):
+    from tests.containers import Podman
+
+    podman = Podman(tmp_path_factory.mktemp("podman"))
+    podman.ensure_base_image()
+    return podman
+
+
+@pytest.fixture(scope="session")
+def image_context(tmp_path_factory: pytest.TempPathFactory, model_card_path: Path) -> Path:
+    """The repository as cloned, with a model the pipeline's code trained as models/: the real
+    one is a `make repro` output, absent where `make test` runs."""
+    from tests.containers import build_context
+
+    return build_context(tmp_path_factory.mktemp("image-context"), model_card_path.parent)
+
+
+@pytest.fixture(scope="session")
+def api_image(podman, image_context: Path) -> str:
+    from tests.containers import build_service_image
+
+    return build_service_image(podman, image_context, "api")
+
+
+@pytest.fixture(scope="session")
+def mlflow_image(podman, image_context: Path) -> str:
+    from tests.containers import build_service_image
+
+    return build_service_image(podman, image_context, "mlflow")

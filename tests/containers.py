@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.loopback import free_port
 from tests.conftest import repo_files
@@ -86,6 +87,15 @@ def compose_run_options(service: dict) -> list[str]:
         options += ["--read-only", "--read-only-tmpfs=false"]
     options += [f"--tmpfs={target}" for target in service.get("tmpfs", [])]
     return options
+
+
+def build_service_image(podman: Podman, context: Path, service: str, tag: str | None = None) -> str:
+    """The image compose builds for `service` in `context`, under a tag of the tests' own (not
+    compose's, which a build with the real model may hold); its id."""
+    build = yaml.safe_load((REPO_ROOT / "compose.yaml").read_text())["services"][service]["build"]
+    folder = context / build["context"]
+    tag = tag or f"localhost/imdb-rating-test/{service}:latest"
+    return podman.build(folder / build["dockerfile"], folder, tag=tag)
 
 
 def build_context(folder: Path, models: Path) -> Path:

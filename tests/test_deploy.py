@@ -19,7 +19,6 @@ from harness.loopback import VENV_BIN, http_json, http_request, scrape_metrics
 from tests.containers import (
     Container,
     Podman,
-    build_context,
     compose_run_options,
     error_lines,
 )
@@ -375,39 +374,6 @@ def test_the_images_start_from_a_base_pinned_by_digest_and_carry_oci_labels(
 
 API = COMPOSE["services"]["api"]
 MOVIE = {"year": 1999, "num_votes": 25_000, "genres": ["Drama"]}
-
-
-@pytest.fixture(scope="session")
-def podman(tmp_path_factory: pytest.TempPathFactory) -> Podman:
-    podman = Podman(tmp_path_factory.mktemp("podman"))
-    podman.ensure_base_image()
-    return podman
-
-
-@pytest.fixture(scope="session")
-def image_context(tmp_path_factory: pytest.TempPathFactory, model_card_path: Path) -> Path:
-    """The repository as cloned, with a model the pipeline's code trained as models/: the real
-    one is a `make repro` output, absent where `make test` runs."""
-    return build_context(tmp_path_factory.mktemp("image-context"), model_card_path.parent)
-
-
-def build_service_image(podman: Podman, context: Path, service: str) -> str:
-    """The image compose builds for `service`, under a tag of the tests' own (not compose's,
-    which a build with the real model may hold)."""
-    build = COMPOSE["services"][service]["build"]
-    folder = context / build["context"]
-    tag = f"localhost/imdb-rating-test/{service}:latest"
-    return podman.build(folder / build["dockerfile"], folder, tag=tag)
-
-
-@pytest.fixture(scope="session")
-def api_image(podman: Podman, image_context: Path) -> str:
-    return build_service_image(podman, image_context, "api")
-
-
-@pytest.fixture(scope="session")
-def mlflow_image(podman: Podman, image_context: Path) -> str:
-    return build_service_image(podman, image_context, "mlflow")
 
 
 @contextmanager

@@ -135,27 +135,85 @@ def test_every_rendered_object_validates_against_the_kubernetes_schemas(
             pytest.fail(f"{where}: {error.message}")
 
 
-def test_there_is_a_base_and_an_overlay_of_it() -> None:
-    assert {"base", "production"} <= set(KUSTOMIZATIONS)
-    overlay = yaml.safe_load((K8S / "production" / "kustomization.yaml").read_text())
-    assert "../base" in overlay["resources"]
+ENVIRONMENTS = ("staging", "production")
+
+
+def test_there_is_a_base_and_an_overlay_of_it_per_environment() -> None:
+    assert {"base", *ENVIRONMENTS} == set(KUSTOMIZATIONS)
+    for environment in ENVIRONMENTS:
+        overlay = yaml.safe_load((K8S / environment / "kustomization.yaml").read_text())
+        assert "../base" in overlay["resources"]
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
-def test_the_api_is_a_deployment_service_autoscaler_and_disruption_budget(
+def test_the_api_is_a_deployment_service_autoscaler_disruption_budget_and_network_policy(
     kustomization: str,
 ) -> None:
     kinds = sorted(item["kind"] for item in rendered(kustomization))
-    expected = ["Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service"]
-    assert [kind for kind in kinds if kind != "Namespace"] == expected
+    expected = [
+        "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "Service",
+    ]  # fmt: skip
+    assert [kind for kind in kinds if kind not in ("Namespace", "ConfigMap")] == expected
 
 
-def test_production_runs_in_its_namespace_under_the_restricted_pod_security_standard() -> None:
-    namespace = the("Namespace", "production")
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environment_runs_in_its_namespace_under_the_restricted_pod_security_standard(
+    environment: str,
+) -> None:
+    namespace = the("Namespace", environment)
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    for item in rendered("production"):
+    for item in rendered(environment):
         if item["kind"] != "Namespace":
             assert item["metadata"]["namespace"] == namespace["metadata"]["name"]
+    names = {the("Namespace", other)["metadata"]["name"] for other in ENVIRONMENTS}
+    assert len(names) == len(ENVIRONMENTS)
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_the_network_policy_admits_the_gateway_and_prometheus_on_http_and_no_egress(
+    kustomization: str,
+) -> None:
+    policy = the("NetworkPolicy", kustomization)["spec"]
+    pods = the("Deployment", kustomization)["spec"]["template"]["metadata"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= pods.items()
+    assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
+    assert policy["egress"] == []  # the model is in the image: the pod calls nothing
+    (rule,) = policy["ingress"]
+    (port,) = rule["ports"]
+    container = api_container(kustomization)
+    assert container_port(container, port["port"]) == container_port(container, "http")
+    sources = {
+        (peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+         peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name"))
+        for peer in rule["from"]
+    }  # fmt: skip
+    assert sources == {("gateway", None), ("monitoring", "prometheus")}
+
+
+def test_staging_is_one_small_pod_shadowing_the_challenger_from_its_image() -> None:
+    hpa = the("HorizontalPodAutoscaler", "staging")["spec"]
+    assert hpa["minReplicas"] == hpa["maxReplicas"] == 1
+    staging, production = api_container("staging"), api_container("production")
+    for kind in ("requests", "limits"):
+        assert cpu_cores(staging["resources"][kind]["cpu"]) < cpu_cores(
+            production["resources"][kind]["cpu"]
+        )
+        assert memory_bytes(staging["resources"][kind]["memory"]) < memory_bytes(
+            production["resources"][kind]["memory"]
+        )
+    pod = the("Deployment", "staging")["spec"]["template"]["spec"]
+    (copier,) = pod["initContainers"]
+    mounts = {m["name"]: m["mountPath"] for m in copier["volumeMounts"]}
+    env = container_env(staging)
+    assert env["IMDB_CHALLENGER_CARD"] == f"{mounts['challenger']}/model.json"
+    (config_map,) = [item for item in rendered("staging") if item["kind"] == "ConfigMap"]
+    (traffic,) = [v for v in pod["volumes"] if v["name"] == "traffic"]
+    assert traffic["configMap"]["name"] == config_map["metadata"]["name"]
+    mounted = {m["name"]: m["mountPath"] for m in staging["volumeMounts"]}
+    policy_file = Path(env["IMDB_TRAFFIC_POLICY"])
+    assert str(policy_file.parent) == mounted["traffic"]
+    assert json.loads(config_map["data"][policy_file.name]) == {"mode": "shadow"}
+    assert "IMDB_CHALLENGER_CARD" not in container_env(production)  # production serves alone
 
 
 # --- the pod agrees with the image and Gunicorn -------------------------------------------------
@@ -197,10 +255,14 @@ def test_the_metrics_folder_is_an_emptydir_in_a_read_only_container(kustomizatio
     multiproc = container_env(container).get("PROMETHEUS_MULTIPROC_DIR")
     assert multiproc == IMAGE_ENV["PROMETHEUS_MULTIPROC_DIR"]
     volumes = {volume["name"]: volume for volume in pod["volumes"]}
-    mounts = {mount["mountPath"]: volumes[mount["name"]] for mount in container["volumeMounts"]}
-    assert "emptyDir" in mounts[multiproc]
+    writable = {
+        mount["mountPath"]: volumes[mount["name"]]
+        for mount in container["volumeMounts"]
+        if not mount.get("readOnly")
+    }
+    assert "emptyDir" in writable[multiproc]
     # Every writable path is a fresh emptyDir: nothing outlives the pod or is shared.
-    assert all(set(volume) == {"name", "emptyDir"} for volume in mounts.values())
+    assert all(set(volume) == {"name", "emptyDir"} for volume in writable.values())
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
@@ -258,7 +320,10 @@ def test_the_autoscaler_owns_the_deployments_replicas_and_scales_on_cpu(
     (metric,) = hpa["metrics"]
     assert metric["resource"]["name"] == "cpu"
     assert 0 < metric["resource"]["target"]["averageUtilization"] < 100
-    assert 2 <= hpa["minReplicas"] < hpa["maxReplicas"]
+    if kustomization == "staging":  # one pod checks a release; it carries no users' load
+        assert hpa["minReplicas"] == hpa["maxReplicas"] == 1
+    else:
+        assert 2 <= hpa["minReplicas"] < hpa["maxReplicas"]
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
@@ -270,9 +335,10 @@ def test_the_disruption_budget_selects_exactly_the_deployments_pods(kustomizatio
         budget["selector"]["matchLabels"].items()
         <= deployment["template"]["metadata"]["labels"].items()
     )
-    # A drain never takes every pod: at least minReplicas - maxUnavailable keep serving.
+    # A drain never takes every pod: at least minReplicas - maxUnavailable keep serving
+    # (staging's one pod may go: it serves no users).
     minimum = the("HorizontalPodAutoscaler", kustomization)["spec"]["minReplicas"]
-    assert budget["maxUnavailable"] < minimum
+    assert budget["maxUnavailable"] < minimum or kustomization == "staging"
 
 
 def prometheus_label(prefix: str, key: str) -> str:
