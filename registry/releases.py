@@ -1,7 +1,9 @@
 """The record of every move of `champion`: what (promote or rollback), from which version to
 which (with both model_ids: a version number is local to one tracking store), when, why and by
-whom. Kept beside the registry, in the same tracking store, as one run per move in the
-experiment RELEASES_EXPERIMENT (so a backup of the store keeps both, and `mlflow ui` shows it).
+whom, and for a release the image that serves the new champion and the one it replaced (by
+digest) with the image's SBOM as the record's artifact. Kept beside the registry, in the same
+tracking store, as one run per move in the experiment RELEASES_EXPERIMENT (so a backup of the
+store keeps both, and `mlflow ui` shows it).
 
 A move is planned (checked, nothing changed), then applied: the alias moves and the record is
 appended. Between the two, a tool swaps the served model (registry/served.py), so the alias
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +39,8 @@ class Release:
     to_model_id: str
     why: str
     actor: str
+    image: str = ""  # the image serving to_model_id, by digest ("" outside a release)
+    from_image: str = ""  # the image that served from_model_id, as its record says
     at: str = ""  # UTC, ISO 8601: the record's run start, filled when read back
 
     def describe(self) -> str:
@@ -44,9 +49,10 @@ class Release:
             if self.from_version
             else "no version"
         )
+        image = f", image {self.image}" if self.image else ""
         return (
             f"{self.action} {self.model} {CHAMPION}: {before} -> version {self.to_version}"
-            f" (model {self.to_model_id}), by {self.actor}: {self.why}"
+            f" (model {self.to_model_id}{image}), by {self.actor}: {self.why}"
         )
 
 
@@ -55,12 +61,15 @@ def actor() -> str:
     return os.environ.get("GITHUB_ACTOR") or getpass.getuser()
 
 
-def record(release: Release) -> str:
-    """Append `release` (a finished run tagged with its fields); returns the run id."""
+def record(release: Release, attachments: Sequence[Path] = ()) -> str:
+    """Append `release` (a finished run tagged with its fields, `attachments` as its
+    artifacts); returns the run id."""
     mlflow, client = tracking()
     experiment = mlflow.set_experiment(RELEASES_EXPERIMENT)
     tags = {name: value for name, value in asdict(release).items() if name != "at"}
     run = client.create_run(experiment.experiment_id, tags=tags, run_name=release.action)
+    for path in attachments:
+        client.log_artifact(run.info.run_id, str(path))
     client.set_terminated(run.info.run_id)
     return run.info.run_id
 
@@ -89,6 +98,14 @@ def history(name: str) -> list[Release]:
     ]
 
 
+def image_of(name: str, model_id: str) -> str:
+    """The image the newest record names for `model_id` ("" when none does)."""
+    for release in history(name):
+        if release.to_model_id == model_id and release.image:
+            return release.image
+    return ""
+
+
 def promotion_of(name: str, version: str) -> Release | None:
     """The newest promotion that made `version` the champion (None: it never was promoted)."""
     for release in history(name):
@@ -110,10 +127,15 @@ def champion_version(name: str) -> tuple[str, str] | None:
 
 
 def plan_promotion(
-    name: str, card_path: Path, version: str | None = None, why: str = "make promote"
+    name: str,
+    card_path: Path,
+    version: str | None = None,
+    why: str = "make promote",
+    image: str = "",
 ) -> Release | None:
     """The move of `champion` to the version whose model_id is the one `card_path` pins
-    (`version`, or the newest with that id); None when it already is the champion.
+    (`version`, or the newest with that id), served by `image` when a release deploys one;
+    None when it already is the champion.
 
     Raises CommandError (one line) for a version of another model, or when none has the id.
     """
@@ -140,11 +162,15 @@ def plan_promotion(
     if current is not None and current[0] == version:
         return None
     before, before_id = current or ("", "")
-    return Release(PROMOTE, name, before, before_id, version, pinned, why, actor())
+    from_image = image_of(name, before_id) if before_id else ""
+    return Release(
+        PROMOTE, name, before, before_id, version, pinned, why, actor(), image, from_image
+    )
 
 
 def plan_rollback(name: str, why: str) -> Release:
-    """The move of `champion` back to the version the current champion replaced."""
+    """The move of `champion` back to the version the current champion replaced, and to the
+    image that served it (as the record of the promotion says)."""
     current = champion_version(name)
     if current is None:
         raise CommandError(f"{name} has no {CHAMPION} at {tracking_uri()}: nothing to roll back")
@@ -163,12 +189,12 @@ def plan_rollback(name: str, why: str) -> Release:
         )
     return Release(
         ROLLBACK, name, version, model_id, promotion.from_version, promotion.from_model_id, why,
-        actor(),
+        actor(), promotion.from_image, promotion.image,
     )  # fmt: skip
 
 
-def apply(release: Release) -> str:
+def apply(release: Release, attachments: Sequence[Path] = ()) -> str:
     """Move the alias as planned and append the record; returns the record's run id."""
     _, client = tracking()
     client.set_registered_model_alias(release.model, CHAMPION, release.to_version)
-    return record(release)
+    return record(release, attachments)

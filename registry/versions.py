@@ -261,14 +261,3 @@ def log_model_card(name: str, model_id: str, paths: list[Path]) -> None:
     newest = max(versions, key=lambda version: int(version.version))
     for path in paths:
         client.log_artifact(newest.run_id, str(path), artifact_path=CARD_ARTIFACTS)
-
-
-def champion_model_id(name: str) -> str | None:
-    """The model_id tag of the version `champion` names (None: no champion)."""
-    from mlflow.exceptions import MlflowException
-
-    _, client = tracking()
-    try:
-        return client.get_model_version_by_alias(name, CHAMPION).tags.get("model_id")
-    except MlflowException:
-        return None

