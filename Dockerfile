@@ -12,7 +12,7 @@ COPY requirements/service.txt /tmp/service.txt
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/service.txt
 
 FROM ${PYTHON_IMAGE}
-# The repository and commit the image was built from (image.yml passes them); no build time:
+# The repository and commit the image was built from (release.yml passes them); no build time:
 # the same sources give the same image.
 ARG REVISION=unknown
 ARG SOURCE=unknown

@@ -7,6 +7,7 @@ BIN := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 
 .PHONY: install lock sample repro check-repro test lint actionlint compare tune promote rollback guard \
+	backup restore \
 	fetch-model live-comparison mlflow-ui serve bench-pipeline bench-service bench-full-scale \
 	bench-reliability bench-capacity bench-prediction-log score bench-score bench-live-decision
 
@@ -21,8 +22,8 @@ $(VENV)/.installed: requirements/dev.txt setup.cfg
 install: $(VENV)/.installed
 
 # Re-resolve setup.cfg's ranges into the locks: dev.txt (make install), service.txt (the
-# image) and mlflow.txt (the tracking server's image), the last two held to the first's
-# versions so the tests test what ships.
+# image), mlflow.txt (the tracking server's image) and backup.txt (the backup image), the last
+# three held to the first's versions so the tests test what ships.
 PIP_COMPILE = $(BIN)/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras \
 	--no-emit-index-url --no-emit-find-links
 lock: install
@@ -32,6 +33,8 @@ lock: install
 		--output-file requirements/service.txt setup.cfg
 	$(PIP_COMPILE) --upgrade -c requirements/dev.txt \
 		--output-file requirements/mlflow.txt requirements/mlflow.in
+	$(PIP_COMPILE) --upgrade -c requirements/dev.txt \
+		--output-file requirements/backup.txt requirements/backup.in
 
 # Rebuild the embedded offline sample (it fails unless the bytes match data.dvc's pin),
 # then store it in the DVC cache so that `dvc status` is clean on a fresh clone too.
@@ -108,6 +111,21 @@ live-comparison: install
 # The last promotion against the champion it replaced; rolls back when the new one is worse.
 guard: install
 	$(BIN)/python -m tools.guard $(LOGS) --ratings $(RATINGS) $(if $(SERVED),--served $(SERVED))
+
+# Back up the team's stores, or restore one backup (docs/operations.md, "Backups"): each store
+# named is included: POSTGRES_URI (password in PGPASSWORD), BUCKET (at AWS_ENDPOINT_URL),
+# PROMETHEUS_URL with PROMETHEUS_DATA, PREDICTIONS (a folder).
+BACKUPS ?= backups
+STORES = $(if $(POSTGRES_URI),--postgres $(POSTGRES_URI)) $(if $(BUCKET),--bucket $(BUCKET)) \
+	$(if $(PROMETHEUS_DATA),--prometheus-data $(PROMETHEUS_DATA)) \
+	$(if $(PREDICTIONS),--predictions $(PREDICTIONS))
+backup: install
+	$(BIN)/python -m tools.backup create --to $(BACKUPS) $(STORES) \
+		$(if $(PROMETHEUS_URL),--prometheus $(PROMETHEUS_URL))
+# make restore BACKUP=backups/<time> [REPLACE=1]: verified first; refuses data unless REPLACE.
+restore: install
+	@test -n "$(BACKUP)" || { echo 'error: name it: make restore BACKUP=backups/<time>'; exit 1; }
+	$(BIN)/python -m tools.backup restore $(BACKUP) $(STORES) $(if $(REPLACE),--replace)
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --port 5000

@@ -153,6 +153,8 @@ def test_the_api_is_a_deployment_service_autoscaler_disruption_budget_and_networ
     expected = [
         "Deployment", "HorizontalPodAutoscaler", "NetworkPolicy", "PodDisruptionBudget", "Service",
     ]  # fmt: skip
+    if kustomization == "production":  # and the daily backups, with their volume
+        expected = sorted([*expected, "CronJob", "PersistentVolumeClaim"])
     assert [kind for kind in kinds if kind not in ("Namespace", "ConfigMap")] == expected
 
 
@@ -553,3 +555,20 @@ def test_the_production_pod_serves_from_a_read_only_root(
     # Nothing tried to write outside the emptyDirs (Gunicorn logs such failures and goes on).
     text = log.read_text()
     assert "Read-only file system" not in text and "[ERROR]" not in text, text[-3000:]
+
+
+def test_production_backs_up_daily_one_job_at_a_time_as_a_restricted_pod() -> None:
+    cronjob = the("CronJob", "production")["spec"]
+    minute, hour, *every_day = cronjob["schedule"].split()
+    assert every_day == ["*", "*", "*"] and minute.isdigit() and hour.isdigit()
+    assert cronjob["concurrencyPolicy"] == "Forbid"
+    pod = cronjob["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][0] == "create" and "--to=/backups" in container["args"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    claim = the("PersistentVolumeClaim", "production")["metadata"]["name"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    mounted = {m["mountPath"]: volumes[m["name"]] for m in container["volumeMounts"]}
+    assert mounted["/backups"]["persistentVolumeClaim"]["claimName"] == claim

@@ -70,8 +70,8 @@ def for_this_machine(objects: list[dict], port: int) -> list[dict]:
 
 @contextlib.contextmanager
 def played(podman: Podman, objects: list[dict], folder: Path) -> Iterator[str]:
-    """The manifest played by podman; yields the pod's name; `kube down` afterwards, which must
-    leave no pod and no container of it."""
+    """The manifest played by podman; yields the pod's name; `kube down` afterwards, and no pod,
+    container or volume of it is left."""
     manifest = folder / "manifest.yaml"
     manifest.write_text(yaml.safe_dump_all(objects))
     try:
@@ -84,8 +84,16 @@ def played(podman: Podman, objects: list[dict], folder: Path) -> Iterator[str]:
         yield pod
     finally:
         podman("kube", "down", str(manifest), timeout=120)
+        # podman 4.3's `kube down` keeps the volumes it made of claims and config maps.
+        volumes = [item["metadata"]["name"] for item in objects
+                   if item["kind"] in ("PersistentVolumeClaim", "ConfigMap")]  # fmt: skip
+        existing = set(podman("volume", "ls", "--format", "{{.Name}}", timeout=60).split())
+        if existing & set(volumes):
+            podman("volume", "rm", *sorted(existing & set(volumes)), timeout=60)
     assert "imdb-rating-api-pod" not in podman("pod", "ps", timeout=60)
     assert "imdb-rating-api-pod" not in podman("ps", "-a", timeout=60)
+    left = set(podman("volume", "ls", "--format", "{{.Name}}", timeout=60).split())
+    assert not left & set(volumes)
 
 
 def the_deployment(objects: list[dict]) -> dict:

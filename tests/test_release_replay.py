@@ -29,8 +29,7 @@ import yaml
 from harness.loopback import VENV_BIN
 from registry.releases import PROMOTE, RELEASES_EXPERIMENT, ROLLBACK
 from tests.conftest import copy_repository, git, model_id_of
-from tests.servers import MlflowServer, S3Server
-from tests.test_team_infra import configure_remote, dvc, isolated_env
+from tests.servers import MlflowServer, S3Server, configure_remote, dvc, isolated_env
 from tests.workflow_replay import ARTIFACTS, JobRun, job_outputs, run_job
 from workspace.layout import REPO_ROOT
 

@@ -8,7 +8,6 @@ then act as the other teammates, the storage, and the operators."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,58 +17,25 @@ import pandas as pd
 import pytest
 import yaml
 
-from harness.loopback import VENV_BIN, GunicornService, http_json
+from harness.loopback import GunicornService, http_json
 from imdb_data.movies import as_columns
 from imdb_rating.predictor import Predictor
-from tests.conftest import copy_repository, git
-from tests.servers import BUCKET, MlflowServer, PostgresCluster, S3Server
+from tests.servers import (
+    BUCKET,
+    MlflowServer,
+    PostgresCluster,
+    S3Server,
+    configure_remote,
+    dvc,
+    fresh_clone,
+    isolated_env,
+)
 from workspace.files import sha256_file
 
 pytestmark = pytest.mark.slow
 
 REGISTERED_MODEL = "imdb-rating"
 CHAMPION_URI = f"models:/{REGISTERED_MODEL}@champion"
-# Variables of the developer's own shell that would point the tests at real infrastructure.
-FOREIGN_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-               "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_PROFILE")  # fmt: skip
-
-
-def isolated_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in FOREIGN_ENV}
-    return env | {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **extra}
-
-
-def dvc(
-    repo: Path, *args: str, env: dict[str, str] | None = None, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        ["dvc", *args],
-        cwd=repo,
-        env=env or isolated_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if check:
-        assert result.returncode == 0, f"dvc {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def configure_remote(repo: Path, s3: S3Server, remote: str = "storage") -> None:
-    """What the README asks of each teammate: endpoint and keys in .dvc/config.local only."""
-    settings = {"endpointurl": s3.url, "access_key_id": s3.credentials["AWS_ACCESS_KEY_ID"]}
-    settings["secret_access_key"] = s3.credentials["AWS_SECRET_ACCESS_KEY"]
-    for option, value in settings.items():
-        dvc(repo, "remote", "modify", "--local", remote, option, value)
-
-
-def fresh_clone(origin: Path, target: Path, s3: S3Server | None = None) -> Path:
-    """A clone (no cache, no .dvc/config.local), set up for `s3` when given."""
-    git(target.parent, "clone", "-q", str(origin), target.name)
-    if s3 is not None:
-        configure_remote(target, s3)
-    return target
 
 
 def file_digests(repo: Path, *folders: str) -> dict[str, str]:
@@ -86,37 +52,6 @@ def file_digests(repo: Path, *folders: str) -> dict[str, str]:
 def locked_md5(repo: Path, stage: str, out: str) -> str:
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     return next(o["md5"] for o in lock["stages"][stage]["outs"] if o["path"] == out)
-
-
-@pytest.fixture(scope="module")
-def team_repo(
-    tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server, mlflow_server: MlflowServer
-) -> Path:
-    """A teammate's clone after a reviewed merge: the pipeline ran against the team's MLflow
-    server, `champion` was promoted there, and the pinned outputs were pushed to the remote."""
-    repo = copy_repository(tmp_path_factory.mktemp("team") / "repo")
-    configure_remote(repo, s3_server)
-    dvc(repo, "commit", "--force", "--quiet", "data.dvc")  # the sample cached, as `make sample`
-    training_env = isolated_env(MLFLOW_TRACKING_URI=mlflow_server.url)
-    repro = dvc(repo, "repro", env=training_env, check=False)
-    assert repro.returncode == 0, f"{repro.stdout}\n{repro.stderr}\n{mlflow_server.log()}"
-    # After the merge, CI moves `champion` to the pinned model (`make promote`).
-    promote = subprocess.run(
-        [sys.executable, "-m", "tools.promote"],
-        cwd=repo,
-        env=training_env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert promote.returncode == 0, promote.stderr
-    # The pipeline reproduced the very bytes dvc.lock pins: nothing to commit.
-    changed = subprocess.run(
-        ["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True, check=True
-    )
-    assert changed.stdout == ""
-    assert "pushed" in dvc(repo, "push").stdout
-    return repo
 
 
 # --- the DVC remote ----------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def ask(url: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
     headers = {"Content-Type": "application/json"}
     request = urllib.request.Request(url, data, headers)  # noqa: S310 (http(s): main checks)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 # nosec B310
             return json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError) as error:
         raise CommandError(f"{url}: {error}") from None

@@ -20,10 +20,11 @@ if (files.length === 0) {
   console.error("usage: node lint.mjs WORKFLOW.yml...");
   process.exit(2);
 }
-const lint = await createLinter();
 let findings = 0;
 let dropped = 0;
 for (const file of files) {
+  // A fresh instance per file: one instance fails ("unreachable") after several files.
+  const lint = await createLinter();
   for (const result of lint(await readFile(file, "utf8"), file)) {
     if (NEWER_THAN_THE_LINTER.some((k) => k.kind === result.kind && k.message.test(result.message))) {
       dropped += 1;
