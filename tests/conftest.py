@@ -178,6 +178,15 @@ def gunicorn_service(model_card_path: Path, tmp_path: Path):
     service.stop()
 
 
+@pytest.fixture
+def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh sqlite MLflow store for one test, in the environment and as the working folder."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)  # the sqlite store's artifacts land in ./mlruns
+    return uri
+
+
 # --- the images (podman) ---------------------------------------------------------------------
 
 

@@ -108,14 +108,6 @@ def test_a_model_without_a_champion_earns_the_challenger_alias(model_b, dataset_
 # --- the registry, on a real MLflow store -------------------------------------------------------
 
 
-@pytest.fixture
-def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)  # the sqlite store's artifacts land in ./mlruns
-    return uri
-
-
 @pytest.mark.slow
 def test_dataset_b_is_judged_on_its_own_test_rows_and_champion_never_moves_by_itself(
     tracking_uri, model_a, model_b, dataset_a, dataset_b

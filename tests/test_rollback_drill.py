@@ -29,14 +29,6 @@ LOAD_SECONDS = 20
 SWAP_SECONDS = 10  # the watcher polls every 0.2 s; loading a model takes well under a second
 
 
-@pytest.fixture
-def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)  # the sqlite store's artifacts land in ./mlruns
-    return uri
-
-
 @pytest.fixture(scope="module")
 def worse_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return challengers.uninformed(tmp_path_factory.mktemp("worse"))
