@@ -35,7 +35,7 @@ DAYS, MOVIES_A_DAY = 60, 200
 WORSE_BY = 0.3
 COLUMNS = (
     "design", "A/A runs deciding (rule)", "A/A runs deciding (daily 95% CI)",
-    "A/B predicted movies", "A/B median", "A/B p90", "A/B found worse",
+    "A/B predicted movies", "A/B median", "A/B p90", "A/B within predicted", "A/B found worse",
 )  # fmt: skip
 
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"| {design} | {rule / args.runs:.1%} | {naive / args.runs:.1%} | {needed} |"
             f" {np.median(taken):.0f} | {np.percentile(taken, 90):.0f} |"
-            f" {worse}/{len(taken)} |"
+            f" {np.mean(np.array(taken) <= needed):.0%} | {worse}/{len(taken)} |"
         )
 
 
