@@ -26,7 +26,7 @@ the MSE one divided by the sum of the two RMSEs (the delta method).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -132,6 +132,8 @@ class Comparison:
     rows_needed: int | None  # total movies the rule expects to need at the observed difference
     alpha: float
     planned_rows: int
+    # The running mean, low and high after each movie: what every earlier look saw.
+    running: tuple[np.ndarray, np.ndarray, np.ndarray] = field(repr=False, compare=False)
 
     @property
     def more_rows_needed(self) -> int | None:
@@ -198,6 +200,7 @@ def _decide(
         rows_needed=rows_needed(mean, std, alpha, planned_rows),
         alpha=alpha,
         planned_rows=planned_rows,
+        running=(means, lows, highs),
     )
 
 

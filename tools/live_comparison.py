@@ -120,33 +120,29 @@ def compare_live(
             result = sequential.compare_paired(
                 actual, predicted, challenger_predicted, alpha, planned_rows
             )
-            values, by_challenger = (
-                sequential.paired_values(actual, predicted, challenger_predicted),
-                None,
-            )
         else:
-            by_challenger = movies["by_challenger"].to_numpy(dtype=bool)
-            share = movies["share"].to_numpy(dtype=float)
             result = sequential.compare_split(
-                actual, predicted, by_challenger, share, alpha, planned_rows
+                actual,
+                predicted,
+                movies["by_challenger"].to_numpy(dtype=bool),
+                movies["share"].to_numpy(dtype=float),
+                alpha,
+                planned_rows,
             )
-            values = sequential.split_values(actual, predicted, by_challenger, share)
     except ValueError as error:  # too few rated movies yet
         report["answer"] = sequential.UNDECIDED
         report["why"] = str(error)
         return report
     report["answer"] = result.answer
     report["comparison"] = result.to_dict()
-    report["running"] = running_sequence(values, by_challenger, alpha, planned_rows)
+    report["running"] = running_sequence(result)
     return report
 
 
-def running_sequence(
-    values: np.ndarray, by_challenger: np.ndarray | None, alpha: float, planned_rows: int
-) -> list[dict[str, float]]:
+def running_sequence(result: sequential.Comparison) -> list[dict[str, float]]:
     """The MSE difference and its confidence sequence at ~PLOTTED_LOOKS looks (log-spaced)."""
-    means, lows, highs = sequential.running_bounds(values, alpha, planned_rows, by_challenger)
-    looks = np.unique(np.geomspace(1, len(values), PLOTTED_LOOKS).astype(int)) - 1
+    means, lows, highs = result.running
+    looks = np.unique(np.geomspace(1, result.rows, PLOTTED_LOOKS).astype(int)) - 1
     return [
         {"movies": int(i + 1), "estimate": float(means[i]), "low": float(lows[i]),
          "high": float(highs[i])}
