@@ -20,12 +20,13 @@ import tempfile
 from pathlib import Path
 
 from imdb_rating.artifact import READABLE_CARD_PAGE, load_verified_model
-from imdb_rating.card import ArtifactError
+from imdb_rating.card import ArtifactError, ModelCard
 from registry.versions import CARD_ARTIFACTS, download_version, tracking
 from workspace.commands import CommandError
+from workspace.layout import MODEL_CARD
 
 ROLES = ("champion", "challenger")
-CARD, ARTIFACT = "model.json", "model.skops"
+CARD = MODEL_CARD.name  # the artifact's file is the one the card names
 POLICY_FILE = "traffic.json"
 MODELS = "models"
 
@@ -47,29 +48,30 @@ def service_environment(served: Path) -> dict[str, str]:
     }
 
 
-def verified_model_id(folder: Path) -> str:
-    """The model_id of the artifact in `folder`, after verifying it as the service will."""
+def verified_card(folder: Path) -> ModelCard:
+    """The card of the model in `folder`, after verifying its artifact as the service will."""
     try:
         _, card = load_verified_model(folder / CARD)
     except (ArtifactError, FileNotFoundError) as error:
         raise CommandError(f"refusing {folder}: {error}") from None
-    return card.model_id
+    return card
 
 
 def install_folder(source: Path, served: Path) -> str:
     """Copy a model folder (model.json and its artifact) under SERVED/models/<model_id>,
     verified; returns the model_id. An already installed model is verified and reused."""
-    model_id = verified_model_id(source)
+    card = verified_card(source)
+    model_id = card.model_id
     target = served / MODELS / model_id
     if target.is_dir():
-        verified_model_id(target)
+        verified_card(target)
         return model_id
     (served / MODELS).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{model_id}-", dir=served / MODELS))
-    for name in (ARTIFACT, CARD, READABLE_CARD_PAGE):
+    for name in (card.artifact.path, CARD, READABLE_CARD_PAGE):
         if (source / name).is_file():
             shutil.copy2(source / name, staging / name)
-    if verified_model_id(staging) != model_id:  # the copy is what was verified
+    if verified_card(staging).model_id != model_id:  # the copy is what was verified
         raise CommandError(f"refusing {source}: its copy differs")
     staging.rename(target)
     return model_id
@@ -90,7 +92,7 @@ def install_version(name: str, version: str, served: Path) -> str:
                 registered.run_id, f"{CARD_ARTIFACTS}/{READABLE_CARD_PAGE}", scratch
             )
             shutil.copy2(page, source / READABLE_CARD_PAGE)
-        model_id = verified_model_id(source)
+        model_id = verified_card(source).model_id
         if model_id != tagged:
             raise CommandError(
                 f"refusing {name} version {version}: its card's model_id {model_id} is not the"
