@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from imdb_rating.card import ArtifactError, read_model_card
-from registry.versions import CHAMPION, tracking, tracking_uri
+from registry.versions import CHAMPION, tracking, tracking_uri, version_by_alias
 from workspace.commands import CommandError
 
 RELEASES_EXPERIMENT = "imdb-rating-releases"
@@ -116,12 +116,9 @@ def promotion_of(name: str, version: str) -> Release | None:
 
 def champion_version(name: str) -> tuple[str, str] | None:
     """The version `champion` names and its model_id (None: no champion yet)."""
-    from mlflow.exceptions import MlflowException
-
     _, client = tracking()
-    try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
+    version = version_by_alias(client, name, CHAMPION)
+    if version is None:
         return None
     return str(version.version), version.tags.get("model_id", "")
 

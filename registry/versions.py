@@ -135,13 +135,20 @@ def download_version(mlflow, name: str, version: str, into: Path) -> Path:
     return Path(folder) / "artifacts"
 
 
-def _champion(mlflow, client, name: str) -> tuple[Any, Predictor | None, str]:
-    """The champion version and its predictor, loaded from its own registered artifact."""
+def version_by_alias(client, name: str, alias: str) -> Any:
+    """The registered version `alias` names (None when no version has the alias)."""
     from mlflow.exceptions import MlflowException
 
     try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
+        return client.get_model_version_by_alias(name, alias)
     except MlflowException:
+        return None
+
+
+def _champion(mlflow, client, name: str) -> tuple[Any, Predictor | None, str]:
+    """The champion version and its predictor, loaded from its own registered artifact."""
+    version = version_by_alias(client, name, CHAMPION)
+    if version is None:
         return None, None, "no version has the alias champion yet"
     folder = download_version(mlflow, name, version.version, Path(tempfile.mkdtemp()))
     try:

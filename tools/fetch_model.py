@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 
 from registry.served import ROLES, card_path, serve_version, service_environment
-from registry.versions import registered_model, tracking
+from registry.versions import registered_model, tracking, version_by_alias
 from workspace.commands import CommandError, run_command
 
 
@@ -25,13 +25,11 @@ def resolve(name: str, version_or_alias: str) -> str:
     """A version number, as given or as the alias names it."""
     if version_or_alias.isdigit():
         return version_or_alias
-    from mlflow.exceptions import MlflowException
-
     _, client = tracking()
-    try:
-        return str(client.get_model_version_by_alias(name, version_or_alias).version)
-    except MlflowException:
-        raise CommandError(f"{name} has no alias {version_or_alias!r}") from None
+    version = version_by_alias(client, name, version_or_alias)
+    if version is None:
+        raise CommandError(f"{name} has no alias {version_or_alias!r}")
+    return str(version.version)
 
 
 def main(argv: list[str] | None = None) -> None:
