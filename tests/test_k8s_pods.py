@@ -96,11 +96,6 @@ def played(podman: Podman, objects: list[dict], folder: Path) -> Iterator[str]:
     assert not left & set(volumes)
 
 
-def the_deployment(objects: list[dict]) -> dict:
-    (deployment,) = [item for item in objects if item["kind"] == "Deployment"]
-    return deployment
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_each_environment_runs_as_rendered_and_predicts(
@@ -115,7 +110,7 @@ def test_each_environment_runs_as_rendered_and_predicts(
     images = [CHAMPION_IMAGE] + ([CHALLENGER_IMAGE] if environment == "staging" else [])
     port = free_port()
     objects = for_this_machine(render(environment, *images), port)
-    deployment = the_deployment(objects)
+    (deployment,) = [item for item in objects if item["kind"] == "Deployment"]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()

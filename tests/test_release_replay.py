@@ -67,8 +67,7 @@ class Team:
         experiment = client.get_experiment_by_name(RELEASES_EXPERIMENT)
         if experiment is None:
             return []
-        runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
-        return runs
+        return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time"])
 
     def applied(self, namespace: str) -> list[dict[str, Any]]:
         path = self.cluster / "applied.jsonl"
