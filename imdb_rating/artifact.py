@@ -20,12 +20,17 @@ from typing import Any
 import skops.io as sio
 
 from imdb_rating.card import ArtifactError, ModelCard, read_model_card
+from imdb_rating.trees import TreeEnsemble
 
-# The non-default types our estimators are made of; a file needing anything else is refused.
-TRUSTED_TYPES = (
+# The non-default types our models are made of; a file needing anything else is refused.
+# scikit-learn's estimators need their tree types; a boosting library's model is our own
+# TreeEnsemble (arrays, numbers and strings: imdb_rating/trees.py).
+SKLEARN_TYPES = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
 )
+LIBRARY_TYPES = (f"{TreeEnsemble.__module__}.{TreeEnsemble.__qualname__}",)
+TRUSTED_TYPES = SKLEARN_TYPES + LIBRARY_TYPES
 # The model card people read (stages/card.py writes it next to model.json; the image ships it).
 READABLE_CARD_MARKDOWN = "model_card.md"
 READABLE_CARD_PAGE = "model_card.html"
@@ -70,10 +75,15 @@ def canonical_archive(payload: bytes) -> bytes:
     return output.getvalue()
 
 
+def trusted_types_of(model: Any) -> tuple[str, ...]:
+    """The types this model's artifact is trusted to hold: what its model card lists."""
+    return LIBRARY_TYPES if isinstance(model, TreeEnsemble) else SKLEARN_TYPES
+
+
 def dump_model(model: Any) -> bytes:
     """Serialise `model` as reproducible skops, refusing types outside TRUSTED_TYPES."""
     payload = sio.dumps(model)
-    untrusted = set(sio.get_untrusted_types(data=payload)) - set(TRUSTED_TYPES)
+    untrusted = set(sio.get_untrusted_types(data=payload)) - set(trusted_types_of(model))
     if untrusted:
         raise ArtifactError(f"model needs types outside TRUSTED_TYPES: {sorted(untrusted)}")
     return canonical_archive(payload)

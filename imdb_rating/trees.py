@@ -5,6 +5,11 @@ a 250-round boosting model). Here one numba-compiled loop walks every tree (micr
 row). `flatten` checks itself against the model's own predictions on probe rows (thresholds,
 their neighbours, NaNs) and refuses on any mismatch.
 
+The boosting libraries (XGBoost, LightGBM, CatBoost) arrive as a `TreeEnsemble`: their trees
+read from the library's own dump at training (stages/families.py), with the library's
+predictions on probe rows recorded beside them, so that every load checks the walk against the
+library without importing it.
+
 Layout: each tree in depth-first preorder, so a split's left child is the next node; a node
 is 16 bytes (four to a cache line). Between requests the rest of the service evicts the
 ensemble from cache, so the walk's cost is mostly cache misses: fewer, smaller nodes help.
@@ -12,6 +17,8 @@ ensemble from cache, so the walk's cost is mostly cache misses: fewer, smaller n
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +46,9 @@ class UnsupportedModelError(ValueError):
 @njit(nogil=True)
 def _walk(x, nodes, roots, baseline, out):
     # Tree by tree over all rows: a tree's nodes stay in cache while the rows stream past.
-    # Each row still sums in scikit-learn's order: baseline, then tree by tree.
+    # Each row still sums in the library's order: baseline, then tree by tree, in out's
+    # precision (XGBoost sums in float32: a float64 sum rounded to float32 each step is the
+    # same, as 53 bits hold twice float32's 24 plus two).
     out[:] = baseline
     for root in roots:
         for i in range(x.shape[0]):
@@ -58,7 +67,11 @@ def compile_walk() -> None:
     each compiling it again at start (the slowest part of a worker's start)."""
     leaf = np.zeros(1, dtype=NODE)
     leaf["flags"] = LEAF
-    _walk(np.zeros((1, 1)), leaf, np.zeros(1, dtype=np.int32), 0.0, np.empty(1))
+    for precision in SUM_PRECISIONS:
+        _walk(np.zeros((1, 1)), leaf, np.zeros(1, dtype=np.int32), 0.0, np.empty(1, precision))
+
+
+SUM_PRECISIONS = ("float64", "float32")
 
 
 @dataclass(frozen=True)
@@ -66,17 +79,18 @@ class FlatEnsemble:
     nodes: np.ndarray  # NODE records, every tree in preorder
     roots: np.ndarray
     baseline: float
-    input_dtype: type  # forests compare in float32, as scikit-learn does
+    input_dtype: str  # forests, XGBoost and CatBoost compare in float32
+    sum_dtype: str = "float64"  # XGBoost sums in float32
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(np.asarray(rows, dtype=self.input_dtype), dtype=np.float64)
-        out = np.empty(len(x))
+        out = np.empty(len(x), dtype=self.sum_dtype)
         _walk(x, self.nodes, self.roots, self.baseline, out)
-        return out
+        return out.astype(np.float64, copy=False)
 
 
 @dataclass(frozen=True)
-class _Tree:
+class Tree:
     """One tree as scikit-learn stores it; leaves are nodes with left < 0."""
 
     feature: np.ndarray
@@ -87,7 +101,7 @@ class _Tree:
     value: np.ndarray  # scaled leaf output (0 for splits)
 
 
-def _gradient_boosting_trees(model: HistGradientBoostingRegressor) -> list[_Tree]:
+def _gradient_boosting_trees(model: HistGradientBoostingRegressor) -> list[Tree]:
     if type(model._loss).__name__ != "HalfSquaredError":
         raise UnsupportedModelError(f"loss {model.loss!r}: only squared_error is supported")
     trees = []
@@ -98,7 +112,7 @@ def _gradient_boosting_trees(model: HistGradientBoostingRegressor) -> list[_Tree
                 raise UnsupportedModelError("categorical splits are not supported")
             leaf = nodes["is_leaf"].astype(bool)
             trees.append(
-                _Tree(
+                Tree(
                     feature=nodes["feature_idx"],
                     threshold=nodes["num_threshold"],
                     left=np.where(leaf, -1, nodes["left"].astype(np.int64)),
@@ -110,7 +124,71 @@ def _gradient_boosting_trees(model: HistGradientBoostingRegressor) -> list[_Tree
     return trees
 
 
-def _forest_trees(model: RandomForestRegressor) -> list[_Tree]:
+@dataclass(frozen=True)
+class TreeEnsemble:
+    """A boosting library's trees (every `Tree`'s arrays end to end, `sizes` nodes each) and
+    the library's own predictions on `probe_rows`: the walk must reproduce them at every load.
+    A trusted type of the skops artifact: arrays, numbers and strings only."""
+
+    family: str
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    missing_left: np.ndarray
+    value: np.ndarray
+    sizes: np.ndarray
+    baseline: float
+    input_dtype: str
+    sum_dtype: str
+    n_features_in_: int
+    probe_rows: np.ndarray
+    probe_predictions: np.ndarray
+
+    def trees(self) -> list[Tree]:
+        bounds = np.concatenate([[0], np.cumsum(self.sizes)])
+        return [
+            Tree(
+                feature=self.feature[start:end],
+                threshold=self.threshold[start:end],
+                left=self.left[start:end],
+                right=self.right[start:end],
+                missing_left=self.missing_left[start:end],
+                value=self.value[start:end],
+            )
+            for start, end in itertools.pairwise(bounds)
+        ]
+
+
+def record_library_trees(
+    family: str,
+    trees: list[Tree],
+    baseline: float,
+    input_dtype: str,
+    sum_dtype: str,
+    n_features: int,
+    library_predict: Callable[[np.ndarray], np.ndarray],
+) -> TreeEnsemble:
+    """The trees read from a library's dump, with the library's predictions on probe rows."""
+    nodes, roots = _pack(trees)
+    probe = _probe_rows(FlatEnsemble(nodes, roots, baseline, input_dtype, sum_dtype), n_features)
+    return TreeEnsemble(
+        family=family,
+        **{
+            part: np.concatenate([getattr(tree, part) for tree in trees])
+            for part in ("feature", "threshold", "left", "right", "missing_left", "value")
+        },
+        sizes=np.array([len(tree.feature) for tree in trees], dtype=np.int64),
+        baseline=float(baseline),
+        input_dtype=input_dtype,
+        sum_dtype=sum_dtype,
+        n_features_in_=n_features,
+        probe_rows=probe,
+        probe_predictions=np.asarray(library_predict(probe), dtype=np.float64),
+    )
+
+
+def _forest_trees(model: RandomForestRegressor) -> list[Tree]:
     scale = 1.0 / len(model.estimators_)
     trees = []
     for estimator in model.estimators_:
@@ -118,7 +196,7 @@ def _forest_trees(model: RandomForestRegressor) -> list[_Tree]:
         leaf = tree.children_left < 0
         missing = getattr(tree, "missing_go_to_left", np.zeros(tree.node_count, dtype=np.uint8))
         trees.append(
-            _Tree(
+            Tree(
                 feature=tree.feature,
                 threshold=tree.threshold,
                 left=tree.children_left,
@@ -130,7 +208,7 @@ def _forest_trees(model: RandomForestRegressor) -> list[_Tree]:
     return trees
 
 
-def _preorder(tree: _Tree) -> list[int]:
+def _preorder(tree: Tree) -> list[int]:
     order, stack = [], [0]
     while stack:
         node = stack.pop()
@@ -140,13 +218,13 @@ def _preorder(tree: _Tree) -> list[int]:
     return order
 
 
-def _pack(trees: list[_Tree]) -> tuple[np.ndarray, np.ndarray]:
-    total = sum(len(tree.feature) for tree in trees)
-    nodes = np.zeros(total, dtype=NODE)
+def _pack(trees: list[Tree]) -> tuple[np.ndarray, np.ndarray]:
+    # Only the nodes reachable from each root (XGBoost's dumps keep pruned ones).
+    orders = [np.asarray(_preorder(tree)) for tree in trees]
+    nodes = np.zeros(sum(len(order) for order in orders), dtype=NODE)
     roots = np.empty(len(trees), dtype=np.int32)
     start = 0
-    for index, tree in enumerate(trees):
-        order = np.asarray(_preorder(tree))
+    for index, (tree, order) in enumerate(zip(trees, orders, strict=True)):
         position = np.empty(len(order), dtype=np.int64)
         position[order] = np.arange(len(order)) + start
         leaf = tree.left[order] < 0
@@ -177,22 +255,35 @@ def _probe_rows(flat: FlatEnsemble, n_features: int, seed: int = 0) -> np.ndarra
 
 
 def flatten(model: Any) -> FlatEnsemble:
+    sum_dtype = "float64"
     if isinstance(model, HistGradientBoostingRegressor):
         trees, baseline = _gradient_boosting_trees(model), float(model._baseline_prediction[0, 0])
-        dtype = np.float64
+        dtype = "float64"
     elif isinstance(model, RandomForestRegressor):
-        trees, baseline, dtype = _forest_trees(model), 0.0, np.float32
+        trees, baseline, dtype = _forest_trees(model), 0.0, "float32"
+    elif isinstance(model, TreeEnsemble):
+        trees, baseline, dtype, sum_dtype = (
+            model.trees(),
+            model.baseline,
+            model.input_dtype,
+            model.sum_dtype,
+        )
     else:
         raise UnsupportedModelError(f"{type(model).__name__} cannot be flattened")
     if model.n_features_in_ > np.iinfo(np.int16).max:
         raise UnsupportedModelError(f"{model.n_features_in_} features exceed the node layout")
+    if dtype not in ("float64", "float32") or sum_dtype not in SUM_PRECISIONS:
+        raise UnsupportedModelError(f"precision {dtype}/{sum_dtype} is not walked")
     nodes, roots = _pack(trees)
-    flat = FlatEnsemble(nodes=nodes, roots=roots, baseline=baseline, input_dtype=dtype)
-    probe = _probe_rows(flat, model.n_features_in_)
-    # One OpenMP thread for the check's few hundred rows: ~30 ms, where threads on a busy
-    # machine wait for each other in each tree's parallel region (~3 s seen on 2 cores).
-    with threadpool_limits(1):
-        expected = model.predict(probe)
+    flat = FlatEnsemble(nodes, roots, baseline, dtype, sum_dtype)
+    if isinstance(model, TreeEnsemble):
+        probe, expected = model.probe_rows, model.probe_predictions
+    else:
+        probe = _probe_rows(flat, model.n_features_in_)
+        # One OpenMP thread for the check's few hundred rows: ~30 ms, where threads on a busy
+        # machine wait for each other in each tree's parallel region (~3 s seen on 2 cores).
+        with threadpool_limits(1):
+            expected = model.predict(probe)
     gap = float(np.max(np.abs(flat.predict(probe) - expected)))
     if gap > TOLERANCE:
         raise UnsupportedModelError(f"flattened model disagrees with the original by {gap:g}")

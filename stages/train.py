@@ -21,17 +21,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from threadpoolctl import threadpool_limits
 
 from imdb_rating.accuracy import regression_metrics
-from imdb_rating.artifact import TRUSTED_TYPES, dump_model
+from imdb_rating.artifact import dump_model, trusted_types_of
 from imdb_rating.card import ArtifactRef, Intervals, ModelCard, ModelMetrics, TrainingData
 from imdb_rating.drift import numeric_bins
 from imdb_rating.features import FeatureSpec, SpecError
 from imdb_rating.intervals import INTERVAL_FEATURE, half_widths
 from imdb_rating.splits import share_mask
 from registry.versions import register
+from stages.families import FAMILIES, TRAINING_THREADS, make_model, servable
 from workspace.commands import CommandError, run_command
 from workspace.files import atomic_path, sha256_file, write_json
 from workspace.layout import FEATURES_DIR, MODEL_CARD, MODELS_DIR, MOVIES_FILE
@@ -53,44 +53,24 @@ class TrainParams:
     gate_min_rows: int
     hist_gradient_boosting: dict[str, Any]
     random_forest: dict[str, Any]
+    xgboost: dict[str, Any]
+    lightgbm: dict[str, Any]
+    catboost: dict[str, Any]
 
     def hyperparameters(self) -> dict[str, Any]:
-        if self.model not in ("hist_gradient_boosting", "random_forest"):
-            raise CommandError(
-                f"train.model {self.model!r}: use hist_gradient_boosting or random_forest"
-            )
+        if self.model not in FAMILIES:
+            raise CommandError(f"train.model {self.model!r}: use one of {', '.join(FAMILIES)}")
         return getattr(self, self.model)
-
-
-def make_model(params: TrainParams):
-    hyper = params.hyperparameters()
-    try:
-        if params.model == "random_forest":
-            return RandomForestRegressor(**hyper, n_jobs=-1, random_state=params.seed)
-        # Early stopping would hold out its own random share; the fit uses all it is given.
-        return HistGradientBoostingRegressor(
-            **hyper, early_stopping=False, random_state=params.seed
-        )
-    except TypeError as error:  # a misspelled hyper-parameter
-        raise CommandError(f"params.yaml train.{params.model}: {error}") from None
-
-
-# HistGradientBoosting sums the gradients in one chunk per OpenMP thread, so a model's bytes
-# depend on the thread count: every fit uses this many, whatever the machine's cores.
-TRAINING_THREADS = 2
 
 
 def fit_model(params: TrainParams, features: np.ndarray, targets: np.ndarray):
     """The configured model fit on these rows: the same model on any machine."""
+    try:
+        model = make_model(params.model, params.hyperparameters(), params.seed)
+    except TypeError as error:  # a misspelled hyper-parameter
+        raise CommandError(f"params.yaml train.{params.model}: {error}") from None
     with threadpool_limits(TRAINING_THREADS, user_api="openmp"):
-        return make_model(params).fit(features, targets)
-
-
-def for_serving(model):
-    """One request is one row: thread fan-out costs more than it saves (~16 ms per call)."""
-    if isinstance(model, RandomForestRegressor):
-        model.set_params(n_jobs=1)
-    return model
+        return model.fit(features, targets)
 
 
 def conformal_quantile(residuals: np.ndarray, coverage: float) -> float:
@@ -138,7 +118,6 @@ def fit(
     calibration = share_mask(train["tconst"], params.calibration_size, params.seed, "calibration")
     fit_rows, calibration_rows = train[~calibration], train[calibration]
     model = fit_model(params, fit_rows[names].to_numpy(), fit_rows["rating"].to_numpy())
-    model = for_serving(model)
     column = names.index(INTERVAL_FEATURE)
     calibration_x = calibration_rows[names].to_numpy()
     residuals = calibration_rows["rating"].to_numpy() - model.predict(calibration_x)
@@ -180,17 +159,35 @@ def main() -> None:
         metrics.mae,
         metrics.interval_coverage,
     )
-    payload = dump_model(model)
     data_sha256 = sha256_file(FEATURES_DIR / "train.parquet")
-    card = model_card(params, payload, metrics, intervals, spec, data_sha256)
-    write_serving_artifact(MODELS_DIR, payload, card)
+    save_model(MODELS_DIR, params, model, metrics, intervals, spec, data_sha256)
     run_params = {"model": params.model, "seed": params.seed, **params.hyperparameters()}
     register(MODELS_DIR, test_movies(test), run_params, params.gate_min_rows)
+
+
+def save_model(
+    folder: Path,
+    params: TrainParams,
+    model: Any,
+    metrics: ModelMetrics,
+    intervals: Intervals,
+    spec: FeatureSpec,
+    data_sha256: str,
+) -> ModelCard:
+    """The fitted model as its serving artifact and model card in `folder`."""
+    served = servable(model)
+    payload = dump_model(served)
+    card = model_card(
+        params, payload, trusted_types_of(served), metrics, intervals, spec, data_sha256
+    )
+    write_serving_artifact(folder, payload, card)
+    return card
 
 
 def model_card(
     params: TrainParams,
     payload: bytes,
+    trusted_types: tuple[str, ...],
     metrics: ModelMetrics,
     intervals: Intervals,
     spec: FeatureSpec,
@@ -207,7 +204,7 @@ def model_card(
             path=ARTIFACT_NAME,
             format="skops",
             sha256=hashlib.sha256(payload).hexdigest(),
-            trusted_types=list(TRUSTED_TYPES),
+            trusted_types=list(trusted_types),
         ),
         training_data=TrainingData(sha256=data_sha256, rows=metrics.n_train),
         feature_spec=spec,

@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 
 from harness.loopback import GunicornService
-from imdb_rating.artifact import dump_model
 from stages.featurize import FeaturizeParams, featurize
-from stages.train import TrainParams, fit, model_card, write_serving_artifact
+from stages.train import TrainParams, fit, save_model
 from workspace.layout import OFFICIAL_SAMPLE, REPO_ROOT
 from workspace.params import load_params
 
@@ -131,7 +130,10 @@ def synthetic_movies(n: int = 1500, seed: int = 0):
 
 
 def train_serving_artifact(
-    folder: Path, movies=None, featurize_overrides: dict | None = None
+    folder: Path,
+    movies=None,
+    featurize_overrides: dict | None = None,
+    train_overrides: dict | None = None,
 ) -> Path:
     """A model card and artifact made by the pipeline's own featurize and train code."""
     # The project's own params; a small model and a larger calibration share keep it quick.
@@ -147,12 +149,11 @@ def train_serving_artifact(
             "calibration_size": 0.2,
             "hist_gradient_boosting": defaults["hist_gradient_boosting"] | {"max_iter": 60},
         }
+        | (train_overrides or {})
     )
     model, intervals, metrics = fit(train, test, spec.feature_names, params)
-    payload = dump_model(model)
-    card = model_card(params, payload, metrics, intervals, spec, "f" * 64)
     folder.mkdir(parents=True, exist_ok=True)
-    write_serving_artifact(folder, payload, card)
+    save_model(folder, params, model, metrics, intervals, spec, "f" * 64)
     return folder / "model.json"
 
 

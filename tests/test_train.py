@@ -8,14 +8,8 @@ import pytest
 from sklearn.ensemble import RandomForestRegressor
 
 from imdb_rating.intervals import half_widths
-from stages.train import (
-    TrainParams,
-    calibrate_intervals,
-    conformal_quantile,
-    fit,
-    for_serving,
-    make_model,
-)
+from stages.families import FAMILIES, servable
+from stages.train import TrainParams, calibrate_intervals, conformal_quantile, fit, fit_model
 from workspace.commands import CommandError
 
 NAMES = ["log_votes", "signal"]
@@ -32,6 +26,9 @@ def make_params(model: str = "hist_gradient_boosting") -> TrainParams:
         gate_min_rows=200,
         hist_gradient_boosting={"max_iter": 50},
         random_forest={"n_estimators": 10},
+        xgboost={"n_estimators": 50, "max_depth": 3},
+        lightgbm={"n_estimators": 50, "num_leaves": 7},
+        catboost={"iterations": 50, "depth": 3},
     )
 
 
@@ -65,7 +62,7 @@ def test_intervals_are_wider_where_votes_are_few() -> None:
     assert few > many
 
 
-@pytest.mark.parametrize("model", ["hist_gradient_boosting", "random_forest"])
+@pytest.mark.parametrize("model", FAMILIES)
 def test_fit_reports_test_metrics_and_near_nominal_coverage(model: str) -> None:
     _, intervals, metrics = fit(make_split(3000, 1), make_split(2000, 2), NAMES, make_params(model))
     assert metrics.rmse < 0.5 and metrics.r2 > 0.7
@@ -76,14 +73,15 @@ def test_fit_reports_test_metrics_and_near_nominal_coverage(model: str) -> None:
 
 def test_forests_predict_on_one_thread_when_served() -> None:
     forest = RandomForestRegressor(n_estimators=3, n_jobs=-1).fit([[0], [1]], [0, 1])
-    assert for_serving(forest).n_jobs == 1
+    assert servable(forest).n_jobs == 1
 
 
-def test_a_misspelled_hyper_parameter_is_a_stage_error() -> None:
-    params = make_params()
-    typo = TrainParams(**vars(params) | {"hist_gradient_boosting": {"learning_rat": 0.1}})
-    with pytest.raises(CommandError, match=r"train\.hist_gradient_boosting: .*'learning_rat'"):
-        make_model(typo)
+@pytest.mark.parametrize("model", FAMILIES)
+def test_a_misspelled_hyper_parameter_is_a_stage_error(model: str) -> None:
+    params = make_params(model)
+    typo = TrainParams(**vars(params) | {model: {"learning_rat": 0.1}})
+    with pytest.raises(CommandError, match=rf"train\.{model}: .*'learning_rat'"):
+        fit_model(typo, np.zeros((4, 1)), np.arange(4.0))
 
 
 def test_unknown_model_name_is_refused() -> None:
