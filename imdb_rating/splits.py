@@ -26,3 +26,8 @@ def share_mask(tconsts: Iterable[str], share: float, seed: int, purpose: str) ->
 def fold_ids(tconsts: Iterable[str], folds: int, seed: int, purpose: str) -> np.ndarray:
     """Each movie's fold, 0 to folds - 1."""
     return np.array([int(hash_fraction(t, seed, purpose) * folds) for t in tconsts])
+
+
+def temporal_cutoff(years: np.ndarray, test_share: float) -> int:
+    """The last year to learn from: about `test_share` of the movies are released after it."""
+    return int(np.quantile(years, 1 - test_share))

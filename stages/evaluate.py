@@ -21,6 +21,7 @@ from sklearn.ensemble import RandomForestRegressor
 
 from imdb_rating.accuracy import regression_metrics
 from imdb_rating.artifact import load_verified_model
+from imdb_rating.splits import temporal_cutoff
 from imdb_rating.trees import FlatEnsemble, flatten
 from stages.featurize import FeaturizeParams, featurize
 from stages.train import TrainParams, fit
@@ -129,11 +130,6 @@ def plot_sample(scored: pd.DataFrame, points: int) -> pd.DataFrame:
     )
 
 
-def temporal_cutoff(years: pd.Series, test_share: float) -> int:
-    """The last training year: about `test_share` of the movies are released after it."""
-    return int(np.quantile(years.to_numpy(), 1 - test_share))
-
-
 def error_by_year(years: np.ndarray, actual: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame({"year": years, "squared": (predicted - actual) ** 2})
     grouped = frame.groupby("year")["squared"].agg(["mean", "size"]).reset_index()
@@ -151,7 +147,7 @@ def temporal_holdout(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """The recipe refit on movies up to the cutoff year, tested on the years after. Nothing
     released after the cutoff is learned from, sparsely rated movies included."""
-    cutoff = temporal_cutoff(movies["year"], params.temporal_test_share)
+    cutoff = temporal_cutoff(movies["year"].to_numpy(), params.temporal_test_share)
     is_newer = (movies["year"] > cutoff).to_numpy()
     older_sparse = sparse_movies[sparse_movies["year"] <= cutoff]
     train, test, spec = featurize(movies, featurize_params, is_newer, older_sparse)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,11 @@ def make_model(family: str, hyper: dict[str, Any], seed: int) -> Any:
     if family == "lightgbm":
         import lightgbm
 
-        _check_names(lightgbm.LGBMRegressor().get_params(), hyper)
+        # Beside the wrapper's own, LightGBM's parameter names and aliases (a pinned version's
+        # table: the wrapper passes them to the booster as they are).
+        aliases = lightgbm.basic._ConfigAliases._get_all_param_aliases()
+        known = {alias for names in aliases.values() for alias in names}
+        _check_names(lightgbm.LGBMRegressor().get_params().keys() | known, hyper)
         return lightgbm.LGBMRegressor(
             **hyper,
             n_jobs=TRAINING_THREADS,
@@ -71,7 +76,7 @@ def make_model(family: str, hyper: dict[str, Any], seed: int) -> Any:
     raise ValueError(f"unknown family {family!r}: use one of {', '.join(FAMILIES)}")
 
 
-def _check_names(known: dict[str, Any], hyper: dict[str, Any]) -> None:
+def _check_names(known: Iterable[str], hyper: dict[str, Any]) -> None:
     # XGBoost and LightGBM pass unknown keyword arguments on to the booster, which ignores or
     # warns about them: a misspelt parameter would silently train something else.
     unknown = sorted(set(hyper) - set(known))

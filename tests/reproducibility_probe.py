@@ -2,8 +2,9 @@
 hold them equal across processes and machines:
 
     python -m tests.reproducibility_probe archives  # sha256 of dump_model's bytes, two models
-    python -m tests.reproducibility_probe card      # sha256 of a model card made from the
-                                                    # test movies by featurize and train
+    python -m tests.reproducibility_probe card [--family F]
+        # sha256 of a model card made from the test movies by featurize and train, with the
+        # train.model family F (params.yaml's by default)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
 from imdb_rating.artifact import dump_model
+from stages.families import FAMILIES
 from tests.conftest import train_serving_artifact
 
 
@@ -29,19 +31,23 @@ def archives() -> None:
         print(hashlib.sha256(dump_model(model.fit(x, y))).hexdigest())
 
 
-def card() -> None:
+def card(family: str | None) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        path = train_serving_artifact(Path(folder))
+        path = train_serving_artifact(
+            Path(folder), train_overrides={"model": family} if family else None
+        )
         print(hashlib.sha256(path.read_bytes()).hexdigest())
-
-
-PROBES = {"archives": archives, "card": card}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("probe", choices=sorted(PROBES))
-    PROBES[parser.parse_args().probe]()
+    parser.add_argument("probe", choices=["archives", "card"])
+    parser.add_argument("--family", choices=FAMILIES)
+    args = parser.parse_args()
+    if args.probe == "card":
+        card(args.family)
+    else:
+        archives()
 
 
 if __name__ == "__main__":

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from imdb_rating.splits import temporal_cutoff
 from stages.evaluate import (
     EvaluateParams,
     plot_sample,
     segment_metrics,
-    temporal_cutoff,
     temporal_holdout,
     vote_bucket,
 )

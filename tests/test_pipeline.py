@@ -13,6 +13,8 @@ import pytest
 
 from harness.loopback import VENV_BIN
 from imdb_rating.artifact import load_verified_model
+from stages.families import LIBRARY_FAMILIES
+from tests.conftest import git
 from workspace.layout import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -55,6 +57,29 @@ def test_repro_elsewhere_rebuilds_exactly_the_pinned_model_and_metrics(repo_copy
     assert version.tags["model_id"] == card.model_id
     logged = {Path(a.path).name for a in client.list_artifacts(version.run_id, "model_card")}
     assert logged == {"model_card.md", "model_card.html"}  # the card stage logged the card
+
+
+@pytest.mark.parametrize("family", LIBRARY_FAMILIES)
+def test_each_boosting_family_reproduces_its_own_bytes(repo_copy: Path, family: str) -> None:
+    """`make check-repro` with the family selected: its pipeline committed, train, validate and
+    evaluate forced to run again leave every output (model, card, metrics) as committed."""
+    params = repo_copy / "params.yaml"
+    default = "  model: hist_gradient_boosting\n"
+    assert default in params.read_text()
+    params.write_text(params.read_text().replace(default, f"  model: {family}\n"))
+    dvc(repo_copy, "repro")
+    git(repo_copy, "add", "-A")
+    git(repo_copy, "commit", "-q", "-m", f"train.model: {family}")
+    for stage in ("train", "validate", "evaluate"):
+        dvc(repo_copy, "repro", "--force", "--single-item", stage)
+    changed = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=repo_copy, capture_output=True, text=True, check=True
+    ).stdout
+    assert changed == "", f"a second run changed committed outputs:\n{changed}"
+    _, card = load_verified_model(repo_copy / "models" / "model.json")
+    assert card.model_type == family
+    validation = json.loads((repo_copy / "metrics" / "validation.json").read_text())
+    assert validation["temporal_rmse"] > 0 and validation["selection_rmse"] > 0
 
 
 @pytest.mark.official_sample

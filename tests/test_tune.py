@@ -20,6 +20,18 @@ def test_the_grid_is_every_combination() -> None:
     assert len(points) == 6 and points[0] == {"a.x": "p", "b.y": 1}
 
 
+def test_a_list_of_grids_searches_each_family_with_its_own_parameters() -> None:
+    grids = [
+        {"train.model": ["xgboost"], "train.xgboost.max_depth": [4, 6]},
+        {"train.model": ["catboost"], "train.catboost.depth": [6]},
+    ]
+    assert list(grid_points(grids)) == [
+        {"train.model": "xgboost", "train.xgboost.max_depth": 4},
+        {"train.model": "xgboost", "train.xgboost.max_depth": 6},
+        {"train.model": "catboost", "train.catboost.depth": 6},
+    ]
+
+
 def test_overrides_are_read_as_dvc_takes_them() -> None:
     assert parse_overrides(["train.seed=1,2", "featurize.folds=5"]) == {
         "train.seed": ["1", "2"],
@@ -50,9 +62,14 @@ def test_a_two_point_search_ranks_logs_and_applies_the_best(repo_copy: Path) -> 
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
 
-    rows = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| ")][1:]
-    ranked = [(row[1].strip(), int(row[2]), float(row[3])) for row in rows]
-    assert len(ranked) == 2 and ranked[0][2] <= ranked[1][2]  # by cross-validated RMSE
+    header, *rows = [
+        [cell.strip() for cell in line.split("|")[1:-1]]
+        for line in result.stdout.splitlines()
+        if line.startswith("| ")
+    ]
+    assert header[:3] == ["experiment", "train.hist_gradient_boosting.max_iter", "selection_rmse"]
+    ranked = [(row[0], int(row[1]), float(row[2])) for row in rows]
+    assert len(ranked) == 2 and ranked[0][2] <= ranked[1][2]  # by selection RMSE
     params = yaml.safe_load((repo_copy / "params.yaml").read_text())
     assert params["train"]["hist_gradient_boosting"]["max_iter"] == ranked[0][1]  # applied
 
