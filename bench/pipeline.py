@@ -2,10 +2,14 @@
 
     python -m bench.pipeline [--seeds 1 2 3 42] [--official ../shared/imdb/official-sample]
         [--set featurize.linear_score=false] [--skip-embedded]
+        [--families hist_gradient_boosting xgboost lightgbm catboost]
 
 Clones HEAD into a temporary folder (what a user gets), builds the embedded sample, times a
 cold `dvc repro`, then runs `dvc exp run` per seed on the default sample and on the official
 sample, each next to the original recipe refit on the same split. Prints Markdown tables.
+With --families, the same runs for each model family, and per source a table of each family's
+{CV RMSE, temporal fold RMSE, test R², temporal holdout R², fit seconds, nodes walked per
+movie}, medians over the seeds.
 """
 
 from __future__ import annotations
@@ -16,21 +20,42 @@ import resource
 import statistics
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from harness.loopback import timed_run
+from stages.families import FAMILIES
 from workspace.layout import REPO_ROOT
 
 
 def metrics(repo: Path) -> dict:
     validation = json.loads((repo / "metrics" / "validation.json").read_text())
     return json.loads((repo / "metrics" / "metrics.json").read_text()) | {
-        "cv_rmse": validation["cv_rmse"]
+        "cv_rmse": validation["cv_rmse"],
+        "temporal_rmse": validation["temporal_rmse"],
     }
 
 
+def serving_and_fit_cost(repo: Path) -> dict:
+    """Nodes the walk reads per test movie, and one fit of the configured model on the train
+    split, timed in this process (the repo's params as `dvc exp run` left them)."""
+    import pandas as pd
+    import yaml
+
+    from bench.serving import nodes_walked
+    from stages.train import TrainParams, fit_model
+
+    _, walked = nodes_walked(repo / "models" / "model.json")
+    train = pd.read_parquet(repo / "data" / "features" / "train.parquet")
+    names = json.loads((repo / "data" / "features" / "spec.json").read_text())["feature_names"]
+    params = TrainParams(**yaml.safe_load((repo / "params.yaml").read_text())["train"])
+    started = time.perf_counter()
+    fit_model(params, train[names].to_numpy(), train["rating"].to_numpy())
+    return {"nodes_walked": walked, "fit_seconds": time.perf_counter() - started}
+
+
 def quality_rows(
-    repo: Path, source: str | None, seeds: list[int], overrides: list[str]
+    repo: Path, source: str | None, seeds: list[int], overrides: list[str], costs: bool = False
 ) -> list[dict]:
     rows = []
     for seed in seeds:
@@ -38,8 +63,30 @@ def quality_rows(
         if source:
             run += ["-S", f"download.source={source}"]
         timed_run(["dvc", "exp", "run", *run], repo)
-        rows.append({"seed": seed, **metrics(repo)})
+        rows.append({"seed": seed, **metrics(repo)} | (serving_and_fit_cost(repo) if costs else {}))
     return rows
+
+
+def print_families(title: str, by_family: dict[str, list[dict]]) -> None:
+    print(
+        f"\n### {title}: model families, medians over {len(next(iter(by_family.values())))} seeds\n"
+    )
+    print(
+        "| family | CV RMSE | temporal fold RMSE | test R² | temporal holdout R² | worst test R² "
+        "| fit (s) | nodes walked per movie |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for family, rows in by_family.items():
+        med = {
+            key: statistics.median(r[key] for r in rows)
+            for key in ("cv_rmse", "temporal_rmse", "r2", "fit_seconds", "nodes_walked")
+        }
+        temporal = statistics.median(r["temporal"]["r2"] for r in rows)
+        print(
+            f"| {family} | {med['cv_rmse']:.4f} | {med['temporal_rmse']:.4f} | {med['r2']:.4f} "
+            f"| {temporal:.4f} | {min(r['r2'] for r in rows):.4f} | {med['fit_seconds']:.1f} "
+            f"| {med['nodes_walked']:.0f} |"
+        )
 
 
 def print_quality(title: str, rows: list[dict]) -> None:
@@ -87,6 +134,7 @@ def main() -> None:
         help="a params.yaml override for every run (dvc exp run -S)",
     )
     parser.add_argument("--skip-embedded", action="store_true")
+    parser.add_argument("--families", nargs="+", choices=FAMILIES, help="compare these families")
     args = parser.parse_args()
     overrides = [item for pair in args.set for item in ("-S", pair)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,14 +147,22 @@ def main() -> None:
         print("| step | wall (s) |\n|---|---:|")
         print(f"| build data/sample | {sample_seconds:.1f} |\n| dvc repro | {repro_seconds:.1f} |")
         print(f"\npeak RSS of any stage process: {peak_mib:.0f} MiB")
-        if not args.skip_embedded:
-            rows = quality_rows(clone, None, args.seeds, overrides)
-            print_quality("Embedded sample (ggplot2movies, no crew)", rows)
+        sources = {} if args.skip_embedded else {"Embedded sample (ggplot2movies, no crew)": None}
         if Path(args.official, "title.basics.tsv.gz").is_file():
-            rows = quality_rows(clone, args.official, args.seeds, overrides)
-            print_quality("Official sample (../shared/imdb/official-sample)", rows)
+            sources["Official sample (../shared/imdb/official-sample)"] = args.official
         else:
             print(f"\nofficial sample not found at {args.official}: skipped")
+        for title, source in sources.items():
+            if not args.families:
+                print_quality(title, quality_rows(clone, source, args.seeds, overrides))
+                continue
+            by_family = {
+                family: quality_rows(
+                    clone, source, args.seeds, [*overrides, "-S", f"train.model={family}"], True
+                )
+                for family in args.families
+            }
+            print_families(title, by_family)
 
 
 if __name__ == "__main__":

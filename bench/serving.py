@@ -24,12 +24,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 from harness.loopback import GunicornService, mlflow_scoring_server, wrk
 from harness.model_variants import twin
 from imdb_rating.card import ModelCard, read_model_card
+from imdb_rating.trees import LEAF, MISSING_LEFT, flatten
 from service.traffic import TrafficPolicy
-from workspace.layout import MODEL_CARD, MOVIES_FILE, REPO_ROOT
+from workspace.layout import FEATURES_DIR, MODEL_CARD, MOVIES_FILE, REPO_ROOT
 
 MOVIE = {
     "year": 1999,
@@ -77,17 +79,34 @@ def median_of(runs: list[dict]) -> dict:
     }
 
 
+@njit
+def _nodes_visited(x, nodes, roots):
+    # The walk's own path (imdb_rating/trees.py), counting each node it reads.
+    visited = 0
+    for root in roots:
+        for i in range(x.shape[0]):
+            node = root
+            visited += 1
+            while not nodes[node].flags & LEAF:
+                v = x[i, nodes[node].feature]
+                left = nodes[node].flags & MISSING_LEFT if v != v else v <= nodes[node].value
+                node = node + 1 if left else nodes[node].right
+                visited += 1
+    return visited
+
+
 def nodes_walked(card_path: Path) -> tuple[int, float]:
-    """The served model's serving cost: trees, and nodes walked per movie (each tree's leaf
-    depth averaged over the training rows that reach each leaf)."""
+    """The served model's serving cost: trees, and nodes the walk reads per movie, averaged over
+    the test split's movies (any family: read from the flattened model)."""
+    import pandas as pd
+
     from imdb_rating.artifact import load_verified_model
 
-    model, _ = load_verified_model(card_path)
-    depths = []
-    for (tree,) in model._predictors:
-        leaves = tree.nodes[tree.nodes["is_leaf"] == 1]
-        depths.append(float(np.average(leaves["depth"], weights=leaves["count"])))
-    return len(depths), sum(depths)
+    model, card = load_verified_model(card_path)
+    flat = flatten(model)
+    test = pd.read_parquet(FEATURES_DIR / "test.parquet", columns=card.feature_spec.feature_names)
+    rows = np.asarray(test.to_numpy(), dtype=flat.input_dtype).astype(np.float64)
+    return len(flat.roots), _nodes_visited(rows, flat.nodes, flat.roots) / len(rows)
 
 
 def registered_version(card: ModelCard, tracking_uri: str) -> str:
