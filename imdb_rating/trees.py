@@ -61,17 +61,45 @@ def _walk(x, nodes, roots, baseline, out):
             out[i] += nodes[node].value
 
 
+@njit(nogil=True)
+def _walk_oblivious(x, feature, threshold, missing_right, leaves, baseline, out):
+    # An oblivious tree's leaf is numbered by its levels' outcomes (bit l: level l went right),
+    # found without a data-dependent branch: distinct rows cost what a repeated row costs.
+    out[:] = baseline
+    for tree in range(feature.shape[0]):
+        for i in range(x.shape[0]):
+            leaf = 0
+            for level in range(feature.shape[1]):
+                v = x[i, feature[tree, level]]
+                right = missing_right[tree, level] if v != v else v > threshold[tree, level]
+                leaf |= right << level
+            out[i] += leaves[tree, leaf]
+
+
 def compile_walk() -> None:
     """Compile the walk for the argument types `FlatEnsemble.predict` passes. Gunicorn's master
     calls this before it forks the workers, which then inherit the machine code instead of
     each compiling it again at start (the slowest part of a worker's start)."""
     leaf = np.zeros(1, dtype=NODE)
     leaf["flags"] = LEAF
+    level = np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1)), np.zeros((1, 1), dtype=bool)
     for precision in SUM_PRECISIONS:
         _walk(np.zeros((1, 1)), leaf, np.zeros(1, dtype=np.int32), 0.0, np.empty(1, precision))
+        _walk_oblivious(np.zeros((1, 1)), *level, np.zeros((1, 2)), 0.0, np.empty(1, precision))
 
 
 SUM_PRECISIONS = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class ObliviousLevels:
+    """Trees whose every level tests one feature against one threshold (CatBoost's), as
+    [tree, level] arrays; shallower trees are padded with levels that always go left."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_right: np.ndarray
+    leaves: np.ndarray  # [tree, leaf number]
 
 
 @dataclass(frozen=True)
@@ -81,11 +109,24 @@ class FlatEnsemble:
     baseline: float
     input_dtype: str  # forests, XGBoost and CatBoost compare in float32
     sum_dtype: str = "float64"  # XGBoost sums in float32
+    oblivious: ObliviousLevels | None = None  # the same trees, when every one is oblivious
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(np.asarray(rows, dtype=self.input_dtype), dtype=np.float64)
         out = np.empty(len(x), dtype=self.sum_dtype)
-        _walk(x, self.nodes, self.roots, self.baseline, out)
+        if self.oblivious is None:
+            _walk(x, self.nodes, self.roots, self.baseline, out)
+        else:
+            levels = self.oblivious
+            _walk_oblivious(
+                x,
+                levels.feature,
+                levels.threshold,
+                levels.missing_right,
+                levels.leaves,
+                self.baseline,
+                out,
+            )
         return out.astype(np.float64, copy=False)
 
 
@@ -238,6 +279,43 @@ def _pack(trees: list[Tree]) -> tuple[np.ndarray, np.ndarray]:
     return nodes, roots
 
 
+def _oblivious_tree(tree: Tree) -> tuple[list[tuple[int, float, bool]], list[float]] | None:
+    """The tree's levels (feature, threshold, missing goes right) and its leaves by number, if
+    every level splits all its nodes alike; None otherwise."""
+    levels, nodes = [], [0]
+    while tree.left[nodes[0]] >= 0:
+        test = {(tree.feature[n], tree.threshold[n], not tree.missing_left[n]) for n in nodes}
+        if len(test) != 1 or any(tree.left[n] < 0 for n in nodes):
+            return None
+        levels.append(next(iter(test)))
+        # A child's number is its parent's, plus 2**level if it is the right child: listing
+        # every left child, then every right one, keeps the nodes in number order.
+        nodes = [int(tree.left[n]) for n in nodes] + [int(tree.right[n]) for n in nodes]
+    if any(tree.left[n] >= 0 for n in nodes):
+        return None
+    return levels, [float(tree.value[n]) for n in nodes]
+
+
+def _oblivious_levels(trees: list[Tree]) -> ObliviousLevels | None:
+    found = []
+    for tree in trees:
+        oblivious = _oblivious_tree(tree)
+        if oblivious is None:
+            return None
+        found.append(oblivious)
+    depth = max(len(levels) for levels, _ in found)
+    feature = np.zeros((len(found), depth), dtype=np.int64)
+    threshold = np.full((len(found), depth), np.inf)  # padding: always left
+    missing_right = np.zeros((len(found), depth), dtype=bool)
+    leaves = np.zeros((len(found), 2**depth))
+    for index, (levels, values) in enumerate(found):
+        for level, (column, value, right) in enumerate(levels):
+            feature[index, level], threshold[index, level] = column, value
+            missing_right[index, level] = right
+        leaves[index, : len(values)] = values
+    return ObliviousLevels(feature, threshold, missing_right, leaves)
+
+
 def _probe_rows(flat: FlatEnsemble, n_features: int, seed: int = 0) -> np.ndarray:
     """Rows that sit on, just beside, and away from the model's own split points."""
     rng = np.random.default_rng(seed)
@@ -275,7 +353,7 @@ def flatten(model: Any) -> FlatEnsemble:
     if dtype not in ("float64", "float32") or sum_dtype not in SUM_PRECISIONS:
         raise UnsupportedModelError(f"precision {dtype}/{sum_dtype} is not walked")
     nodes, roots = _pack(trees)
-    flat = FlatEnsemble(nodes, roots, baseline, dtype, sum_dtype)
+    flat = FlatEnsemble(nodes, roots, baseline, dtype, sum_dtype, _oblivious_levels(trees))
     if isinstance(model, TreeEnsemble):
         probe, expected = model.probe_rows, model.probe_predictions
     else:

@@ -1,0 +1,151 @@
+"""Features for newer movies, measured before any is built: each candidate is a column added to
+the pipeline's own features, ranked on the train split only — validate's random CV and temporal
+fold — with the test split and evaluate's temporal holdout (everything refit on the older
+movies) beside, for information.
+
+    python -m bench.feature_candidates [--official DIR] [--seeds 1 2 3 42]
+        [--family hist_gradient_boosting]
+
+Candidates, from each movie's inputs and the dump's snapshot year (its newest release year):
+- `votes_per_year`: log votes less log(years since release + 1): a film keeps collecting votes,
+  so a new film's count is compared with what older films had at its age.
+- `era_votes`: log votes less the train split's median log votes of films of its year (a 5-year
+  moving mean; a year past the table takes its last year's).
+Prints one Markdown table per source: each candidate's medians over the seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from imdb_rating.accuracy import regression_metrics
+from imdb_rating.splits import temporal_cutoff
+from stages.clean import CleanParams, clean
+from stages.evaluate import EvaluateParams
+from stages.families import FAMILIES
+from stages.featurize import FeaturizeParams, featurize
+from stages.train import TrainParams, fit_model
+from stages.validate import ValidateParams, cross_validate, temporal_validation
+from workspace.layout import REPO_ROOT
+from workspace.params import load_params
+
+CANDIDATES = {
+    "today's features": (),
+    "+ votes_per_year": ("votes_per_year",),
+    "+ era_votes": ("era_votes",),
+    "+ both": ("votes_per_year", "era_votes"),
+}
+
+
+def candidate_columns(
+    frame: pd.DataFrame, movies: pd.DataFrame, train: pd.DataFrame, snapshot_year: int
+) -> pd.DataFrame:
+    """The candidates for `frame`'s movies, their era table learned from `train`'s."""
+    raw = movies.set_index("tconst")
+    years = raw.loc[frame["tconst"], "year"].to_numpy(float)
+    log_votes = np.log1p(raw.loc[frame["tconst"], "num_votes"].to_numpy(float))
+    learned = raw.loc[train["tconst"]]
+    by_year = (
+        pd.Series(np.log1p(learned["num_votes"].to_numpy(float)), index=learned["year"].to_numpy())
+        .groupby(level=0)
+        .median()
+    )
+    span = range(int(by_year.index.min()), int(by_year.index.max()) + 1)
+    era = by_year.reindex(span).interpolate().rolling(5, center=True, min_periods=1).mean()
+    clipped = np.clip(years, era.index.min(), era.index.max())
+    return pd.DataFrame(
+        {
+            "votes_per_year": log_votes - np.log(np.maximum(snapshot_year - years, 0) + 1),
+            "era_votes": log_votes - era.loc[clipped].to_numpy(),
+        },
+        index=frame.index,
+    )
+
+
+def with_candidates(
+    frame: pd.DataFrame, movies: pd.DataFrame, train: pd.DataFrame, snapshot_year: int
+) -> pd.DataFrame:
+    return pd.concat([frame, candidate_columns(frame, movies, train, snapshot_year)], axis=1)
+
+
+def measure(source: Path, seed: int, family: str) -> dict[str, dict[str, float]]:
+    """Per candidate: CV and temporal fold RMSE (train split), test and temporal holdout R²."""
+    movies, sparse, _ = clean(source, CleanParams(**load_params("clean")))
+    featurize_params = FeaturizeParams(**load_params("featurize") | {"seed": seed})
+    train_params = TrainParams(**load_params("train") | {"model": family, "seed": seed})
+    validate_params = ValidateParams(**load_params("validate"))
+    snapshot_year = int(movies["year"].max())
+    train, test, spec = featurize(movies, featurize_params, None, sparse)
+    cutoff = temporal_cutoff(
+        movies["year"].to_numpy(), EvaluateParams(**load_params("evaluate")).temporal_test_share
+    )
+    newer = (movies["year"] > cutoff).to_numpy()
+    older_train, newer_test, older_spec = featurize(
+        movies, featurize_params, newer, sparse[sparse["year"] <= cutoff]
+    )
+    frames = [
+        with_candidates(frame, movies, learned_from, snapshot_year)
+        for frame, learned_from in (
+            (train, train),
+            (test, train),
+            (older_train, older_train),
+            (newer_test, older_train),
+        )
+    ]
+    results = {}
+    train_x, test_x, older_x, newer_x = frames
+    for name, extra in CANDIDATES.items():
+        # The vocabularies (genres) of each split's spec: the temporal one may know fewer.
+        names, older_names = [*spec.feature_names, *extra], [*older_spec.feature_names, *extra]
+        cv = cross_validate(train_x, names, train_params, validate_params.folds)
+        fold = temporal_validation(train_x, names, train_params, validate_params.temporal_share)
+        results[name] = {
+            "cv_rmse": cv["cv_rmse"],
+            "temporal_rmse": fold["temporal_rmse"],
+            "test_r2": _r2(train_params, train_x, test_x, names),
+            "temporal_r2": _r2(train_params, older_x, newer_x, older_names),
+        }
+    return results
+
+
+def _r2(params: TrainParams, fit_on: pd.DataFrame, score_on: pd.DataFrame, names) -> float:
+    model = fit_model(params, fit_on[names].to_numpy(), fit_on["rating"].to_numpy())
+    return regression_metrics(
+        score_on["rating"].to_numpy(), model.predict(score_on[names].to_numpy())
+    )["r2"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 42])
+    parser.add_argument("--official", default=str(REPO_ROOT.parent / "shared/imdb/official-sample"))
+    parser.add_argument("--family", choices=FAMILIES, default=load_params("train")["model"])
+    args = parser.parse_args()
+    sources = {"Embedded sample": REPO_ROOT / "data" / "sample"}
+    if Path(args.official, "title.basics.tsv.gz").is_file():
+        sources["Official sample"] = Path(args.official)
+    else:
+        print(f"official sample not found at {args.official}: skipped")
+    for title, source in sources.items():
+        runs = [measure(source, seed, args.family) for seed in args.seeds]
+        print(f"\n### {title}: {args.family}, medians over seeds {args.seeds}\n")
+        print("| features | CV RMSE | temporal fold RMSE | test R² | temporal holdout R² |")
+        print("|---|---:|---:|---:|---:|")
+        for name in CANDIDATES:
+            med = {
+                key: statistics.median(run[name][key] for run in runs)
+                for key in ("cv_rmse", "temporal_rmse", "test_r2", "temporal_r2")
+            }
+            print(
+                f"| {name} | {med['cv_rmse']:.4f} | {med['temporal_rmse']:.4f} "
+                f"| {med['test_r2']:.4f} | {med['temporal_r2']:.4f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
