@@ -45,7 +45,7 @@ def serving_and_fit_cost(repo: Path) -> dict:
     from bench.serving import nodes_walked
     from stages.train import TrainParams, fit_model
 
-    _, walked = nodes_walked(repo / "models" / "model.json")
+    _, walked = nodes_walked(repo / "models" / "model.json", repo / "data/features/test.parquet")
     train = pd.read_parquet(repo / "data" / "features" / "train.parquet")
     names = json.loads((repo / "data" / "features" / "spec.json").read_text())["feature_names"]
     params = TrainParams(**yaml.safe_load((repo / "params.yaml").read_text())["train"])

@@ -95,16 +95,16 @@ def _nodes_visited(x, nodes, roots):
     return visited
 
 
-def nodes_walked(card_path: Path) -> tuple[int, float]:
+def nodes_walked(card_path: Path, test_split: Path) -> tuple[int, float]:
     """The served model's serving cost: trees, and nodes the walk reads per movie, averaged over
-    the test split's movies (any family: read from the flattened model)."""
+    the test split's movies (featurize's test.parquet; any family: the flattened model)."""
     import pandas as pd
 
     from imdb_rating.artifact import load_verified_model
 
     model, card = load_verified_model(card_path)
     flat = flatten(model)
-    test = pd.read_parquet(FEATURES_DIR / "test.parquet", columns=card.feature_spec.feature_names)
+    test = pd.read_parquet(test_split, columns=card.feature_spec.feature_names)
     rows = np.asarray(test.to_numpy(), dtype=flat.input_dtype).astype(np.float64)
     return len(flat.roots), _nodes_visited(rows, flat.nodes, flat.roots) / len(rows)
 
@@ -171,7 +171,7 @@ def main() -> None:
                 result = wrk(url + "/invocations", body, args.connections, args.seconds)
                 runs["mlflow"].append(result)
     report(args, runs)
-    trees, walked = nodes_walked(card_path)
+    trees, walked = nodes_walked(card_path, FEATURES_DIR / "test.parquet")
     print(f"served model {card.model_id}: {trees} trees, {walked:.0f} nodes walked per movie")
 
 
