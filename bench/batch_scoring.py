@@ -37,7 +37,9 @@ from threadpoolctl import threadpool_limits
 from bench.full_scale import dump_for, time_report
 from harness.loopback import timed_run
 from imdb_rating.artifact import load_verified_model
+from imdb_rating.card import read_model_card
 from imdb_rating.trees import flatten
+from stages.families import SKLEARN_FAMILIES
 from tools.score import PREDICT_ROWS
 from workspace.layout import MODEL_CARD, REPO_ROOT
 
@@ -89,6 +91,13 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=MODEL_CARD)
     parser.add_argument("--repeats", type=int, default=2, help="runs of each (median)")
     args = parser.parse_args()
+    model_type = read_model_card(args.model).model_type
+    if model_type not in SKLEARN_FAMILIES:
+        # A boosting library's artifact holds its trees, not the library's model to call.
+        raise SystemExit(
+            f"the reference is scikit-learn's predict, and {args.model} is a {model_type} "
+            "model: pin a scikit-learn one (dvc exp run -S train.model=hist_gradient_boosting)"
+        )
     dump = args.dump or dump_for(args.scale, args.dumps)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 from imdb_rating.trees import Tree, UnsupportedModelError, flatten, record_library_trees
 
 FAMILIES = ("hist_gradient_boosting", "random_forest", "xgboost", "lightgbm", "catboost")
-LIBRARY_FAMILIES = FAMILIES[2:]
+SKLEARN_FAMILIES, LIBRARY_FAMILIES = FAMILIES[:2], FAMILIES[2:]
 # HistGradientBoosting (and each library) sums gradients in one chunk per thread, so a model's
 # bytes depend on the thread count: every fit uses this many, whatever the machine's cores.
 TRAINING_THREADS = 2

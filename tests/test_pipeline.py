@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -13,6 +14,7 @@ import pytest
 
 from harness.loopback import VENV_BIN
 from imdb_rating.artifact import load_verified_model
+from imdb_rating.trees import flatten
 from stages.families import LIBRARY_FAMILIES
 from tests.conftest import git
 from workspace.layout import REPO_ROOT
@@ -48,7 +50,7 @@ def test_repro_elsewhere_rebuilds_exactly_the_pinned_model_and_metrics(repo_copy
     model, card = load_verified_model(repo_copy / "models" / "model.json")
     for plot in ("predictions", "residuals", "importance"):
         assert (repo_copy / "metrics" / "plots" / f"{plot}.csv").stat().st_size > 100
-    assert model.predict([[0.0] * len(card.feature_spec.feature_names)]).shape == (1,)
+    assert flatten(model).predict([[0.0] * len(card.feature_spec.feature_names)]).shape == (1,)
 
     import mlflow  # the run registered the model under its content identity
 
@@ -64,9 +66,9 @@ def test_each_boosting_family_reproduces_its_own_bytes(repo_copy: Path, family: 
     """`make check-repro` with the family selected: its pipeline committed, train, validate and
     evaluate forced to run again leave every output (model, card, metrics) as committed."""
     params = repo_copy / "params.yaml"
-    default = "  model: hist_gradient_boosting\n"
-    assert default in params.read_text()
-    params.write_text(params.read_text().replace(default, f"  model: {family}\n"))
+    chosen, count = re.subn(r"(?m)^  model: \w+$", f"  model: {family}", params.read_text())
+    assert count == 1
+    params.write_text(chosen)
     dvc(repo_copy, "repro")
     git(repo_copy, "add", "-A")
     git(repo_copy, "commit", "-q", "-m", f"train.model: {family}")

@@ -241,7 +241,7 @@ def test_a_release_moves_champion_only_after_production_answers_and_rolls_back_a
     # 2. A new model on main (the review's pipeline run and push), released: production's
     # rollout fails, so champion and the records stay where they were.
     params = yaml.safe_load((team.origin / "params.yaml").read_text())
-    params["train"]["hist_gradient_boosting"]["max_iter"] = 200
+    params["train"]["seed"] += 1  # another model, whatever the family
     (team.origin / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     reproduce_and_push(team.origin, team.mlflow)
     git(team.origin, "commit", "-qam", "a second model")

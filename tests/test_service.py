@@ -16,6 +16,7 @@ import pytest
 from imdb_rating.artifact import ArtifactError, load_verified_model
 from imdb_rating.features import build_matrix
 from imdb_rating.movie import IMDB_GENRES
+from imdb_rating.trees import flatten
 from service.api.docs import form_field
 from service.app import create_app
 from service.config import ServiceConfig
@@ -105,7 +106,7 @@ def test_predict_returns_the_models_rating_with_an_interval(
     body = response.get_json()
     model, card = load_verified_model(model_card_path)
     columns = {name: [value] for name, value in MOVIE.items()}
-    expected = model.predict(build_matrix(columns, card.feature_spec))[0]
+    expected = flatten(model).predict(build_matrix(columns, card.feature_spec))[0]
     assert body["rating"] == pytest.approx(expected, abs=1e-3)
     assert body["model_id"] == model_id
     interval = body["interval"]
