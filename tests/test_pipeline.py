@@ -71,7 +71,7 @@ def test_each_boosting_family_reproduces_its_own_bytes(repo_copy: Path, family: 
     params.write_text(chosen)
     dvc(repo_copy, "repro")
     git(repo_copy, "add", "-A")
-    git(repo_copy, "commit", "-q", "-m", f"train.model: {family}")
+    git(repo_copy, "commit", "-q", "--allow-empty", "-m", f"train.model: {family}")
     for stage in ("train", "validate", "evaluate"):
         dvc(repo_copy, "repro", "--force", "--single-item", stage)
     changed = subprocess.run(
