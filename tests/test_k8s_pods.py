@@ -139,6 +139,12 @@ def test_each_environment_runs_as_rendered_and_predicts(
         assert answer["model_id"] == model_id_of(model_card_path)
         model = http_json(url + "/model")
         if environment == "staging":  # the challenger's image's model, shadowing every movie
+            # Seen in CI: /model right after readiness without the challenger, which a moment
+            # later is there (cause not pinned down): wait for it, at most 10 s.
+            wait_until(
+                lambda: http_json(url + "/model")["challenger"] is not None, 10, "challenger"
+            )
+            model = http_json(url + "/model")
             assert model["challenger"]["model_id"] == model_id_of(challenger_card)
             assert model["traffic"]["in_force"] == "shadow"
             challenger = model_id_of(challenger_card)
