@@ -84,8 +84,9 @@ def temporal_validation(
     }
 
 
-def validate(train: pd.DataFrame, names: list[str], params: ValidateParams) -> dict[str, Any]:
-    train_params = stage_params(TrainParams, "train")
+def validate(
+    train: pd.DataFrame, names: list[str], params: ValidateParams, train_params: TrainParams
+) -> dict[str, Any]:
     metrics = cross_validate(train, names, train_params, params.folds)
     metrics |= temporal_validation(train, names, train_params, params.temporal_share)
     metrics["selection_rmse"] = round((metrics["cv_rmse"] + metrics["temporal_rmse"]) / 2, 6)
@@ -96,7 +97,7 @@ def main() -> None:
     params = stage_params(ValidateParams, "validate")
     spec = FeatureSpec.from_dict(json.loads((FEATURES_DIR / "spec.json").read_text()))
     train = pd.read_parquet(FEATURES_DIR / "train.parquet")
-    metrics = validate(train, spec.feature_names, params)
+    metrics = validate(train, spec.feature_names, params, stage_params(TrainParams, "train"))
     write_json(METRICS_DIR / "validation.json", metrics)
     log.info(
         "%d-fold cross-validation on the train split: RMSE %.4f ± %.4f, R² %.4f; "

@@ -38,10 +38,10 @@ def test_the_temporal_fold_tests_only_the_newest_share_fit_on_the_older() -> Non
     assert fold["temporal_rmse"] < 0.5 and fold["temporal_r2"] > 0.8  # it learned the signal
 
 
-def test_the_selection_rmse_is_the_mean_of_the_random_and_the_temporal_folds(monkeypatch) -> None:
-    monkeypatch.setattr("stages.validate.stage_params", lambda cls, section: SMALL)
+def test_the_selection_rmse_is_the_mean_of_the_random_and_the_temporal_folds() -> None:
     train = train_split()
-    metrics = validate(train, ["year", "signal"], ValidateParams(folds=3, temporal_share=0.15))
+    folds = ValidateParams(folds=3, temporal_share=0.15)
+    metrics = validate(train, ["year", "signal"], folds, SMALL)
     assert metrics["cv_rmse"] == cross_validate(train, ["year", "signal"], SMALL, 3)["cv_rmse"]
     assert metrics["selection_rmse"] == pytest.approx(
         (metrics["cv_rmse"] + metrics["temporal_rmse"]) / 2, abs=1e-6
