@@ -9,7 +9,8 @@ ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352
 FROM ${PYTHON_IMAGE} AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY requirements/service.txt /tmp/service.txt
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/service.txt
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r /tmp/service.txt \
+    && /opt/venv/bin/pip check
 
 FROM ${PYTHON_IMAGE}
 # The repository and commit the image was built from (release.yml passes them); no build time:

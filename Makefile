@@ -12,10 +12,14 @@ export PATH := $(BIN):$(PATH)
 	bench-reliability bench-capacity bench-prediction-log score bench-score bench-live-decision
 
 # The environment is an input too: exact versions with hashes from requirements/dev.txt (the
-# pipeline, service and dev extras), then the project itself without dependencies.
+# pipeline, service and dev extras), then the project itself without dependencies. The lock is
+# complete, so nothing is resolved (--no-deps): the venv's old pip, resolving, downloaded a
+# release newer than the lock to read its dependencies and refused it as unpinned (CI, when
+# cachecontrol 0.15.0 came out). `pip check` proves the lock consistent instead.
 $(VENV)/.installed: requirements/dev.txt setup.cfg
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/pip check
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 

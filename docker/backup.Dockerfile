@@ -18,7 +18,8 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 python3-venv \
     && rm -rf /var/lib/apt/lists/*
 COPY requirements/backup.txt /tmp/backup.txt
-RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r /tmp/backup.txt \
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r /tmp/backup.txt \
+    && /opt/venv/bin/pip check \
     && mkdir /backups && chown 65534:65534 /backups
 WORKDIR /app
 COPY tools/__init__.py tools/backup.py tools/

@@ -20,7 +20,8 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MLFLOW_BACKEND_STORE_URI=sqlite:////mlflow/mlflow.db \
     MLFLOW_ARTIFACTS_DESTINATION=/mlflow/artifacts
 COPY requirements/mlflow.txt /tmp/mlflow.txt
-RUN pip install --no-cache-dir --require-hashes -r /tmp/mlflow.txt \
+RUN pip install --no-cache-dir --require-hashes --no-deps -r /tmp/mlflow.txt \
+    && pip check \
     && groupadd --system --gid 10002 mlflow \
     && useradd --system --uid 10002 --gid mlflow --create-home mlflow \
     && mkdir /mlflow && chown mlflow:mlflow /mlflow

@@ -157,7 +157,7 @@ def test_the_image_runs_as_non_root_with_a_readiness_healthcheck() -> None:
 
 def test_the_image_holds_only_the_locked_service_runtime() -> None:
     deps = next(stage for stage in STAGES if stage.name == "deps")
-    assert "--require-hashes -r /tmp/service.txt" in deps.all("RUN")[0]  # see test_environment
+    assert "--require-hashes --no-deps -r /tmp/service.txt" in deps.all("RUN")[0]  # see test_environment
     assert deps.all("COPY")[0].split()[0] == "requirements/service.txt"
     copied = {item for args in FINAL.all("COPY") if not args.startswith("--from")
               for item in args.split()[:-1]}  # fmt: skip
@@ -352,7 +352,7 @@ def test_the_mlflow_image_takes_its_stores_from_the_environment_with_embedded_de
     # A flag would override the variable that compose sets.
     assert not {"--backend-store-uri", "--artifacts-destination"} & set(command)
     # Installed with hashes from its lock (tests/test_environment.py holds it to dev.txt's).
-    assert "--require-hashes -r /tmp/mlflow.txt" in stage.all("RUN")[0]
+    assert "--require-hashes --no-deps -r /tmp/mlflow.txt" in stage.all("RUN")[0]
     assert stage.all("COPY")[0].split()[0] == "requirements/mlflow.txt"
 
 
