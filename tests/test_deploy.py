@@ -157,7 +157,8 @@ def test_the_image_runs_as_non_root_with_a_readiness_healthcheck() -> None:
 
 def test_the_image_holds_only_the_locked_service_runtime() -> None:
     deps = next(stage for stage in STAGES if stage.name == "deps")
-    assert "--require-hashes --no-deps -r /tmp/service.txt" in deps.all("RUN")[0]  # see test_environment
+    # The locked versions exactly (see test_environment): nothing is resolved.
+    assert "--require-hashes --no-deps -r /tmp/service.txt" in deps.all("RUN")[0]
     assert deps.all("COPY")[0].split()[0] == "requirements/service.txt"
     copied = {item for args in FINAL.all("COPY") if not args.startswith("--from")
               for item in args.split()[:-1]}  # fmt: skip
