@@ -11,6 +11,12 @@ Candidates, from each movie's inputs and the dump's snapshot year (its newest re
   so a new film's count is compared with what older films had at its age.
 - `era_votes`: log votes less the train split's median log votes of films of its year (a 5-year
   moving mean; a year past the table takes its last year's).
+- `title_word_films` (and `title_word_sparse_films`): title words as a film role, the crew's
+  similar-films encoding (`featurize.crew_similarity`) of each title word's films, from the train
+  split (out of fold for its rows, by featurize's folds) and from the sparsely rated movies:
+  title-word encodings by era. Words in at least `featurize.title_word_min_count` and at most
+  TITLE_WORD_MAX_FILMS train movies ("the" is in 4,000 of the embedded sample's: thousands of
+  films weighed on every request).
 Prints one Markdown table per source: each candidate's medians over the seeds.
 """
 
@@ -23,12 +29,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from imdb_data.movies import as_columns
 from imdb_rating.accuracy import regression_metrics
-from imdb_rating.splits import temporal_cutoff
+from imdb_rating.features import (
+    FilmIndex,
+    Similarity,
+    genre_masks,
+    similar_films_encoding,
+    title_words,
+)
+from imdb_rating.splits import fold_ids, temporal_cutoff
 from stages.clean import CleanParams, clean
 from stages.evaluate import EvaluateParams
 from stages.families import FAMILIES
-from stages.featurize import FeaturizeParams, featurize
+from stages.featurize import Credits, FeaturizeParams, featurize
 from stages.train import TrainParams, fit_model
 from stages.validate import ValidateParams, cross_validate, temporal_validation
 from workspace.layout import REPO_ROOT
@@ -39,7 +53,9 @@ CANDIDATES = {
     "+ votes_per_year": ("votes_per_year",),
     "+ era_votes": ("era_votes",),
     "+ both": ("votes_per_year", "era_votes"),
+    "+ title_word_films": ("title_word_films", "title_word_sparse_films"),
 }
+TITLE_WORD_MAX_FILMS = 300
 
 
 def candidate_columns(
@@ -67,10 +83,72 @@ def candidate_columns(
     )
 
 
+def title_word_films(
+    rows: pd.DataFrame,
+    learned: pd.DataFrame,
+    sparse: pd.DataFrame,
+    genres: list[str],
+    params: FeaturizeParams,
+) -> np.ndarray:
+    """Per movie of `rows`, its title words' similar-films encodings from `learned`'s films and
+    from `sparse`'s; out of fold when `rows` are `learned` (featurize's folds)."""
+    counts = pd.Series([w for t in learned["title"] for w in title_words(t)]).value_counts()
+    fits = (counts >= params.title_word_min_count) & (counts <= TITLE_WORD_MAX_FILMS)
+    vocabulary = set(counts.index[fits])
+
+    def columns(movies: pd.DataFrame) -> dict:
+        words = [sorted(title_words(title) & vocabulary) for title in movies["title"]]
+        return as_columns(movies) | {"words": words}
+
+    learned_columns, row_columns = columns(learned), columns(rows)
+    films = Credits.of(learned_columns, "words", learned["rating"].to_numpy(), genres)
+    sparse_films = Credits.of(columns(sparse), "words", sparse["rating"].to_numpy(), genres)
+    priors = [float(learned["rating"].mean()), float(sparse["rating"].mean())]
+    own = rows is learned
+    folds = (
+        fold_ids(rows["tconst"], params.encoding_folds, params.seed, "fold")
+        if own
+        else np.zeros(len(rows), dtype=int)
+    )
+    encoded = np.empty((len(rows), 2))
+    for fold in np.unique(folds):
+        mask = folds == fold
+        words = [w for w, keep in zip(row_columns["words"], mask, strict=True) if keep]
+        encoded[mask] = similar_films_encoding(
+            [words, words],
+            rows["year"].to_numpy(float)[mask],
+            np.log1p(rows["num_votes"].to_numpy(float))[mask],
+            np.asarray(genre_masks(rows["genres"][mask], genres), dtype=np.int64),
+            FilmIndex([films.table(folds != fold if own else None), sparse_films.table()]),
+            priors,
+            Similarity(**params.crew_similarity),
+        )
+    return encoded
+
+
 def with_candidates(
-    frame: pd.DataFrame, movies: pd.DataFrame, train: pd.DataFrame, snapshot_year: int
+    frame: pd.DataFrame,
+    movies: pd.DataFrame,
+    learned: pd.DataFrame,
+    sparse: pd.DataFrame,
+    genres: list[str],
+    params: FeaturizeParams,
+    snapshot_year: int,
 ) -> pd.DataFrame:
-    return pd.concat([frame, candidate_columns(frame, movies, train, snapshot_year)], axis=1)
+    """`frame` (feature rows of `movies`) with every candidate, learned from `learned`'s
+    feature rows (the same frame: out of fold)."""
+    raw = movies.set_index("tconst")
+    rows = raw.loc[frame["tconst"]].reset_index()
+    learned_rows = rows if learned is frame else raw.loc[learned["tconst"]].reset_index()
+    words = title_word_films(rows, learned_rows, sparse, genres, params)
+    return pd.concat(
+        [
+            frame,
+            candidate_columns(frame, movies, learned, snapshot_year),
+            pd.DataFrame(words, columns=CANDIDATES["+ title_word_films"], index=frame.index),
+        ],
+        axis=1,
+    )
 
 
 def measure(source: Path, seed: int, family: str) -> dict[str, dict[str, float]]:
@@ -85,16 +163,17 @@ def measure(source: Path, seed: int, family: str) -> dict[str, dict[str, float]]
         movies["year"].to_numpy(), EvaluateParams(**load_params("evaluate")).temporal_test_share
     )
     newer = (movies["year"] > cutoff).to_numpy()
-    older_train, newer_test, older_spec = featurize(
-        movies, featurize_params, newer, sparse[sparse["year"] <= cutoff]
-    )
+    older_sparse = sparse[sparse["year"] <= cutoff]
+    older_train, newer_test, older_spec = featurize(movies, featurize_params, newer, older_sparse)
     frames = [
-        with_candidates(frame, movies, learned_from, snapshot_year)
-        for frame, learned_from in (
-            (train, train),
-            (test, train),
-            (older_train, older_train),
-            (newer_test, older_train),
+        with_candidates(
+            frame, movies, learned, known_sparse, genres, featurize_params, snapshot_year
+        )
+        for frame, learned, known_sparse, genres in (
+            (train, train, sparse, spec.genres),
+            (test, train, sparse, spec.genres),
+            (older_train, older_train, older_sparse, older_spec.genres),
+            (newer_test, older_train, older_sparse, older_spec.genres),
         )
     ]
     results = {}
