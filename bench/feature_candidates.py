@@ -17,12 +17,16 @@ Candidates, from each movie's inputs and the dump's snapshot year (its newest re
   title-word encodings by era. Words in at least `featurize.title_word_min_count` and at most
   TITLE_WORD_MAX_FILMS train movies ("the" is in 4,000 of the embedded sample's: thousands of
   films weighed on every request).
+- `title_word_era` (and `title_word_sparse_era`): the same with films weighed by their year
+  alone (`crew_similarity`'s `years` and `smoothing`), for every word of the title-word target
+  table: a form the service could compute in constant time a word (prefix sums by year).
 Prints one Markdown table per source: each candidate's medians over the seeds.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 from pathlib import Path
 
@@ -54,6 +58,7 @@ CANDIDATES = {
     "+ era_votes": ("era_votes",),
     "+ both": ("votes_per_year", "era_votes"),
     "+ title_word_films": ("title_word_films", "title_word_sparse_films"),
+    "+ title_word_era": ("title_word_era", "title_word_sparse_era"),
 }
 TITLE_WORD_MAX_FILMS = 300
 
@@ -89,11 +94,13 @@ def title_word_films(
     sparse: pd.DataFrame,
     genres: list[str],
     params: FeaturizeParams,
+    similarity: Similarity,
+    max_films: float,
 ) -> np.ndarray:
     """Per movie of `rows`, its title words' similar-films encodings from `learned`'s films and
     from `sparse`'s; out of fold when `rows` are `learned` (featurize's folds)."""
     counts = pd.Series([w for t in learned["title"] for w in title_words(t)]).value_counts()
-    fits = (counts >= params.title_word_min_count) & (counts <= TITLE_WORD_MAX_FILMS)
+    fits = (counts >= params.title_word_min_count) & (counts <= max_films)
     vocabulary = set(counts.index[fits])
 
     def columns(movies: pd.DataFrame) -> dict:
@@ -121,7 +128,7 @@ def title_word_films(
             np.asarray(genre_masks(rows["genres"][mask], genres), dtype=np.int64),
             FilmIndex([films.table(folds != fold if own else None), sparse_films.table()]),
             priors,
-            Similarity(**params.crew_similarity),
+            similarity,
         )
     return encoded
 
@@ -140,12 +147,24 @@ def with_candidates(
     raw = movies.set_index("tconst")
     rows = raw.loc[frame["tconst"]].reset_index()
     learned_rows = rows if learned is frame else raw.loc[learned["tconst"]].reset_index()
-    words = title_word_films(rows, learned_rows, sparse, genres, params)
+    likeness = Similarity(**params.crew_similarity)
+    era = Similarity(likeness.years, math.inf, 0.0, likeness.smoothing)
+    title_words_by = {
+        "+ title_word_films": (likeness, TITLE_WORD_MAX_FILMS),
+        "+ title_word_era": (era, math.inf),
+    }
     return pd.concat(
         [
             frame,
             candidate_columns(frame, movies, learned, snapshot_year),
-            pd.DataFrame(words, columns=CANDIDATES["+ title_word_films"], index=frame.index),
+            *(
+                pd.DataFrame(
+                    title_word_films(rows, learned_rows, sparse, genres, params, *weighing),
+                    columns=CANDIDATES[name],
+                    index=frame.index,
+                )
+                for name, weighing in title_words_by.items()
+            ),
         ],
         axis=1,
     )
