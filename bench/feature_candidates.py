@@ -26,6 +26,7 @@ Prints one Markdown table per source: each candidate's medians over the seeds.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import statistics
 from pathlib import Path
@@ -46,7 +47,7 @@ from imdb_rating.splits import fold_ids, temporal_cutoff
 from stages.clean import CleanParams, clean
 from stages.evaluate import EvaluateParams
 from stages.families import FAMILIES
-from stages.featurize import Credits, FeaturizeParams, featurize
+from stages.featurize import Credits, FeaturizeParams, featurize, target_table
 from stages.train import TrainParams, fit_model
 from stages.validate import ValidateParams, cross_validate, temporal_validation
 from workspace.layout import REPO_ROOT
@@ -99,9 +100,10 @@ def title_word_films(
 ) -> np.ndarray:
     """Per movie of `rows`, its title words' similar-films encodings from `learned`'s films and
     from `sparse`'s; out of fold when `rows` are `learned` (featurize's folds)."""
-    counts = pd.Series([w for t in learned["title"] for w in title_words(t)]).value_counts()
-    fits = (counts >= params.title_word_min_count) & (counts <= max_films)
-    vocabulary = set(counts.index[fits])
+    # featurize's title-word vocabulary (its target table), less the words in too many films.
+    words_of_titles = [title_words(title) for title in learned["title"]]
+    table = target_table(words_of_titles, learned["rating"].to_numpy(), params.title_word_min_count)
+    vocabulary = {word for word, (_, films) in table.items() if films <= max_films}
 
     def columns(movies: pd.DataFrame) -> dict:
         words = [sorted(title_words(title) & vocabulary) for title in movies["title"]]
@@ -148,7 +150,7 @@ def with_candidates(
     rows = raw.loc[frame["tconst"]].reset_index()
     learned_rows = rows if learned is frame else raw.loc[learned["tconst"]].reset_index()
     likeness = Similarity(**params.crew_similarity)
-    era = Similarity(likeness.years, math.inf, 0.0, likeness.smoothing)
+    era = dataclasses.replace(likeness, log_votes=math.inf, genre_weight=0.0)
     title_words_by = {
         "+ title_word_films": (likeness, TITLE_WORD_MAX_FILMS),
         "+ title_word_era": (era, math.inf),

@@ -29,7 +29,7 @@ from numba import njit
 from harness.loopback import GunicornService, mlflow_scoring_server, wrk
 from harness.model_variants import twin
 from imdb_rating.card import ModelCard, read_model_card
-from imdb_rating.trees import LEAF, MISSING_LEFT, flatten
+from imdb_rating.trees import LEAF, MISSING_LEFT, FlatEnsemble, flatten
 from service.traffic import TrafficPolicy
 from workspace.layout import FEATURES_DIR, MODEL_CARD, MOVIES_FILE, REPO_ROOT
 
@@ -79,6 +79,12 @@ def median_of(runs: list[dict]) -> dict:
     }
 
 
+def nodes_per_movie(flat: FlatEnsemble, movies: np.ndarray) -> float:
+    """Nodes the walk reads per movie over these feature rows (compared as the walk compares)."""
+    rows = np.asarray(movies, dtype=flat.input_dtype).astype(np.float64)
+    return _nodes_visited(rows, flat.nodes, flat.roots) / len(rows)
+
+
 @njit
 def _nodes_visited(x, nodes, roots):
     # The walk's own path (imdb_rating/trees.py), counting each node it reads.
@@ -105,8 +111,7 @@ def nodes_walked(card_path: Path, test_split: Path) -> tuple[int, float]:
     model, card = load_verified_model(card_path)
     flat = flatten(model)
     test = pd.read_parquet(test_split, columns=card.feature_spec.feature_names)
-    rows = np.asarray(test.to_numpy(), dtype=flat.input_dtype).astype(np.float64)
-    return len(flat.roots), _nodes_visited(rows, flat.nodes, flat.roots) / len(rows)
+    return len(flat.roots), nodes_per_movie(flat, test.to_numpy())
 
 
 def registered_version(card: ModelCard, tracking_uri: str) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from bench.serving import _nodes_visited
+from bench.serving import nodes_per_movie
 from imdb_rating.trees import flatten
 from stages.families import FAMILIES, servable
 from stages.train import TrainParams, fit_model
@@ -51,8 +51,7 @@ def main() -> None:
         params = TrainParams(**load_params("train") | {"model": family})
         model = fit_model(params, train[names].to_numpy(), train["rating"].to_numpy())
         flat = flatten(servable(model))
-        rows = np.asarray(test, dtype=flat.input_dtype).astype(np.float64)
-        visited = _nodes_visited(rows, flat.nodes, flat.roots) / len(rows)
+        visited = nodes_per_movie(flat, test)
         one = test[:1]
         flat.predict(one)  # compiled before timing
         walk_one = median_seconds(flat.predict, one, args.repeats)
