@@ -382,7 +382,9 @@ class ModelHolder:
             return
         if current.challenger is not None:
             self._telemetry.hide_challenger(current.challenger.predictor.model_id)
-        log.info("challenger %s loaded (policy %s)", challenger.predictor.model_id, current.mode)
+        log.info(
+            "challenger %s loaded (policy %s)", challenger.predictor.model_id, current.policy.mode
+        )
         self._telemetry.reloads.labels("swapped").inc()
         self._swap(replace(current, challenger=challenger, guard=None))
 

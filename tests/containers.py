@@ -137,6 +137,19 @@ class Podman:
             raise PodmanError(f"podman {' '.join(args)} exited with {result.returncode}:\n{output}")
         return result.stdout
 
+    def logs(self, container: str) -> str:
+        """A container's output so far, standard output and error interleaved as written (the
+        service logs to standard error, which `podman logs` replays there too)."""
+        return subprocess.run(
+            ["podman", "logs", container],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+
     def image_exists(self, name: str) -> bool:
         result = subprocess.run(
             ["podman", "image", "exists", name], env=self.env, timeout=60, check=False
@@ -222,15 +235,7 @@ class Container:
 
     def logs(self) -> str:
         """Its output so far, standard output and error interleaved as written."""
-        return subprocess.run(
-            ["podman", "logs", self.name],
-            env=self.podman.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
+        return self.podman.logs(self.name)
 
     def exec(self, *command: str) -> str:
         return self.podman("exec", self.name, *command, timeout=60)

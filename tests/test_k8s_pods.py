@@ -119,7 +119,7 @@ def test_each_environment_runs_as_rendered_and_predicts(
         try:
             wait_for_http(url + container["readinessProbe"]["httpGet"]["path"], READY_SECONDS)
         except TimeoutError as error:
-            pytest.fail(f"{error}:\n{podman('logs', api, timeout=60)[-3000:]}")
+            pytest.fail(f"{error}:\n{podman.logs(api)[-3000:]}")
         ready_seconds = time.monotonic() - started
         for kind in ("startup", "liveness", "readiness"):
             status, _ = http_request("GET", url + container[f"{kind}Probe"]["httpGet"]["path"])
@@ -140,9 +140,12 @@ def test_each_environment_runs_as_rendered_and_predicts(
         model = http_json(url + "/model")
         if environment == "staging":  # the challenger's image's model, shadowing every movie
             # Seen in CI: /model right after readiness without the challenger, which a moment
-            # later is there (cause not pinned down): wait for it, at most 10 s.
+            # later is there (cause not pinned down: the service loads it before it listens):
+            # wait for it, at most 10 s, and fail with the pod's log, which says what it loaded.
             wait_until(
-                lambda: http_json(url + "/model")["challenger"] is not None, 10, "challenger"
+                lambda: http_json(url + "/model")["challenger"] is not None,
+                10,
+                lambda: f"the challenger; the pod's log:\n{podman.logs(api)[-3000:]}",
             )
             model = http_json(url + "/model")
             assert model["challenger"]["model_id"] == model_id_of(challenger_card)

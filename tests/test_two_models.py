@@ -122,6 +122,22 @@ def test_shadow_answers_with_the_champion_and_logs_both_models(
     assert metric(served.client, "imdb_predictions_total", model_id=model_id) == 41
 
 
+def test_a_challenger_and_a_shadow_policy_on_disk_at_start_shadow_from_the_first_request(
+    tmp_path: Path, model_card_path: Path, challenger_card: Path, caplog
+) -> None:
+    """The staging pod's case: its init container writes the challenger before the service
+    starts, so the service is in shadow mode before it answers anything."""
+    shutil.copytree(challenger_card.parent, tmp_path / "challenger")
+    (tmp_path / "traffic.json").write_text(json.dumps({"mode": "shadow"}))
+    caplog.set_level("INFO", logger="service.model_holder")
+    served = Served(tmp_path, model_card_path)
+    model = served.client.get("/model").get_json()
+    assert model["challenger"]["model_id"] == model_id_of(challenger_card)
+    assert model["traffic"]["in_force"] == "shadow"
+    loaded = [r.getMessage() for r in caplog.records if "loaded (policy" in r.getMessage()]
+    assert loaded == [f"challenger {model_id_of(challenger_card)} loaded (policy shadow)"]
+
+
 def test_split_sends_a_stable_share_of_movies_to_the_challenger_and_names_who_answered(
     served: Served, challenger_card: Path, model_card_path: Path, model_id: str, tmp_path: Path
 ) -> None:
