@@ -21,11 +21,12 @@ import math
 import statistics
 from pathlib import Path
 
+from bench.sources import add_official_option, quality_sources
 from stages.clean import CleanParams, clean
 from stages.featurize import FeaturizeParams, featurize
 from stages.train import TrainParams
 from stages.validate import ValidateParams, cross_validate, temporal_validation
-from workspace.layout import REPO_ROOT
+from workspace.layout import SAMPLE_DIR
 from workspace.params import load_params
 
 FAMILY = "catboost"
@@ -69,15 +70,10 @@ def paired(runs: list[dict[str, dict[str, float]]], name: str, key: str) -> tupl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 42])
-    parser.add_argument("--official", default=str(REPO_ROOT.parent / "shared/imdb/official-sample"))
+    add_official_option(parser)
     args = parser.parse_args()
-    sources = {"Embedded sample": REPO_ROOT / "data" / "sample"}
-    if Path(args.official, "title.basics.tsv.gz").is_file():
-        sources["Official sample"] = Path(args.official)
-    else:
-        print(f"official sample not found at {args.official}: skipped")
-    for title, source in sources.items():
-        runs = [fold_rmses(source, seed) for seed in args.seeds]
+    for title, source in quality_sources(args.official).items():
+        runs = [fold_rmses(source or SAMPLE_DIR, seed) for seed in args.seeds]
         print(f"\n### {title}: {FAMILY}, seeds {args.seeds}\n")
         print("| parameters | CV RMSE | temporal fold RMSE | CV Δ (± SE) | temporal Δ (± SE) |")
         print("|---|---:|---:|---:|---:|")

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.sources import add_official_option, quality_sources
 from imdb_data.movies import as_columns
 from imdb_rating.accuracy import regression_metrics
 from imdb_rating.features import (
@@ -50,7 +51,7 @@ from stages.families import FAMILIES
 from stages.featurize import Credits, FeaturizeParams, featurize, target_table
 from stages.train import TrainParams, fit_model
 from stages.validate import ValidateParams, cross_validate, temporal_validation
-from workspace.layout import REPO_ROOT
+from workspace.layout import SAMPLE_DIR
 from workspace.params import load_params
 
 CANDIDATES = {
@@ -223,16 +224,11 @@ def _r2(params: TrainParams, fit_on: pd.DataFrame, score_on: pd.DataFrame, names
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 42])
-    parser.add_argument("--official", default=str(REPO_ROOT.parent / "shared/imdb/official-sample"))
+    add_official_option(parser)
     parser.add_argument("--family", choices=FAMILIES, default=load_params("train")["model"])
     args = parser.parse_args()
-    sources = {"Embedded sample": REPO_ROOT / "data" / "sample"}
-    if Path(args.official, "title.basics.tsv.gz").is_file():
-        sources["Official sample"] = Path(args.official)
-    else:
-        print(f"official sample not found at {args.official}: skipped")
-    for title, source in sources.items():
-        runs = [measure(source, seed, args.family) for seed in args.seeds]
+    for title, source in quality_sources(args.official).items():
+        runs = [measure(source or SAMPLE_DIR, seed, args.family) for seed in args.seeds]
         print(f"\n### {title}: {args.family}, medians over seeds {args.seeds}\n")
         print("| features | CV RMSE | temporal fold RMSE | test R² | temporal holdout R² |")
         print("|---|---:|---:|---:|---:|")

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.sources import add_official_option, quality_sources
 from harness.loopback import timed_run
 from stages.families import FAMILIES
 from workspace.layout import REPO_ROOT
@@ -55,7 +56,7 @@ def serving_and_fit_cost(repo: Path) -> dict:
 
 
 def quality_rows(
-    repo: Path, source: str | None, seeds: list[int], overrides: list[str], costs: bool = False
+    repo: Path, source: Path | None, seeds: list[int], overrides: list[str], costs: bool = False
 ) -> list[dict]:
     rows = []
     for seed in seeds:
@@ -125,7 +126,7 @@ def print_quality(title: str, rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 42])
-    parser.add_argument("--official", default=str(REPO_ROOT.parent / "shared/imdb/official-sample"))
+    add_official_option(parser)
     parser.add_argument(
         "--set",
         action="append",
@@ -147,12 +148,8 @@ def main() -> None:
         print("| step | wall (s) |\n|---|---:|")
         print(f"| build data/sample | {sample_seconds:.1f} |\n| dvc repro | {repro_seconds:.1f} |")
         print(f"\npeak RSS of any stage process: {peak_mib:.0f} MiB")
-        sources = {} if args.skip_embedded else {"Embedded sample (ggplot2movies, no crew)": None}
-        if Path(args.official, "title.basics.tsv.gz").is_file():
-            sources["Official sample (../shared/imdb/official-sample)"] = args.official
-        else:
-            print(f"\nofficial sample not found at {args.official}: skipped")
-        for title, source in sources.items():
+        print()
+        for title, source in quality_sources(args.official, not args.skip_embedded).items():
             if not args.families:
                 print_quality(title, quality_rows(clone, source, args.seeds, overrides))
                 continue
