@@ -81,7 +81,7 @@ def main() -> None:
             medians = [statistics.median(run[name][key] for run in runs) for key in FOLDS]
             cells = [f"{medians[0]:.4f}", f"{medians[1]:.4f}"]
             for key in FOLDS:
-                mean, error = paired(runs, name, key) if name != "defaults" else (0.0, 0.0)
+                mean, error = paired(runs, name, key)
                 beyond_noise = "**" if mean < -2 * error else ""
                 cells.append(f"{beyond_noise}{mean:+.4f}{beyond_noise} (± {error:.4f})")
             print(f"| {name} | {' | '.join(cells)} |")

@@ -43,14 +43,19 @@ def movie(index: int, **fields) -> dict:
     return MOVIE | {"tconst": f"tt{index:07d}", "num_votes": 100 + index} | fields
 
 
+# Where a Served folder keeps the challenger's card and the traffic policy.
+CHALLENGER_CARD = Path("challenger", "model.json")
+POLICY_FILE = Path("traffic.json")
+
+
 class Served:
     """An app serving the champion, a challenger slot and a policy file in a folder of its own;
     `policy()` and `challenger()` change them as an operator would, then refresh."""
 
     def __init__(self, folder: Path, champion: Path, **config) -> None:
         self.folder = folder
-        self.challenger_card = folder / "challenger" / "model.json"
-        self.policy_file = folder / "traffic.json"
+        self.challenger_card = folder / CHALLENGER_CARD
+        self.policy_file = folder / POLICY_FILE
         self.log_dir = folder / "log"
         self.config = ServiceConfig(
             model_card=champion,
@@ -127,8 +132,8 @@ def test_a_challenger_and_a_shadow_policy_on_disk_at_start_shadow_from_the_first
 ) -> None:
     """The staging pod's case: its init container writes the challenger before the service
     starts, so the service is in shadow mode before it answers anything."""
-    shutil.copytree(challenger_card.parent, tmp_path / "challenger")
-    (tmp_path / "traffic.json").write_text(json.dumps({"mode": "shadow"}))
+    shutil.copytree(challenger_card.parent, (tmp_path / CHALLENGER_CARD).parent)
+    (tmp_path / POLICY_FILE).write_text(json.dumps({"mode": "shadow"}))
     caplog.set_level("INFO", logger="service.model_holder")
     served = Served(tmp_path, model_card_path)
     model = served.client.get("/model").get_json()
