@@ -4,7 +4,8 @@ fold — with the test split and evaluate's temporal holdout (everything refit o
 movies) beside, for information.
 
     python -m bench.feature_candidates [--official DIR] [--seeds 1 2 3 42]
-        [--family hist_gradient_boosting]
+        [--family hist_gradient_boosting] [--hyper depth=8 iterations=2000]
+        [--candidates "today's features" "+ every candidate"]
 
 Candidates, from each movie's inputs and the dump's snapshot year (its newest release year):
 - `votes_per_year`: log votes less log(years since release + 1): a film keeps collecting votes,
@@ -20,7 +21,11 @@ Candidates, from each movie's inputs and the dump's snapshot year (its newest re
 - `title_word_era` (and `title_word_sparse_era`): the same with films weighed by their year
   alone (`crew_similarity`'s `years` and `smoothing`), for every word of the title-word target
   table: a form the service could compute in constant time a word (prefix sums by year).
-Prints one Markdown table per source: each candidate's medians over the seeds.
+- every candidate at once: with `--hyper` (the family's hyper-parameters overridden, say
+  without params.yaml's node budget), how far the dump's information goes.
+Prints one Markdown table per source: each candidate's medians over the seeds. Its last column
+bounds what any correction for the newer movies' shift could reach: the temporal holdout's R²
+after the best line a·prediction + b, fit on the holdout's own ratings (an oracle).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from bench.sources import add_official_option, quality_sources
 from imdb_data.movies import as_columns
@@ -62,6 +68,10 @@ CANDIDATES = {
     "+ title_word_films": ("title_word_films", "title_word_sparse_films"),
     "+ title_word_era": ("title_word_era", "title_word_sparse_era"),
 }
+CANDIDATES["+ every candidate"] = tuple(
+    dict.fromkeys(name for names in CANDIDATES.values() for name in names)
+)
+MEASURES = ("cv_rmse", "temporal_rmse", "test_r2", "temporal_r2", "temporal_recalibrated_r2")
 TITLE_WORD_MAX_FILMS = 300
 
 
@@ -173,11 +183,17 @@ def with_candidates(
     )
 
 
-def measure(source: Path, seed: int, family: str) -> dict[str, dict[str, float]]:
-    """Per candidate: CV and temporal fold RMSE (train split), test and temporal holdout R²."""
+def measure(
+    source: Path, seed: int, family: str, hyper: dict[str, object], candidates: list[str]
+) -> dict[str, dict[str, float]]:
+    """Per candidate: CV and temporal fold RMSE (train split), test and temporal holdout R²
+    (and the holdout's after the oracle's line)."""
     movies, sparse, _ = clean(source, CleanParams(**load_params("clean")))
     featurize_params = FeaturizeParams(**load_params("featurize") | {"seed": seed})
-    train_params = TrainParams(**load_params("train") | {"model": family, "seed": seed})
+    section = load_params("train")
+    train_params = TrainParams(
+        **section | {"model": family, "seed": seed, family: section[family] | hyper}
+    )
     validate_params = ValidateParams(**load_params("validate"))
     snapshot_year = int(movies["year"].max())
     train, test, spec = featurize(movies, featurize_params, None, sparse)
@@ -200,25 +216,40 @@ def measure(source: Path, seed: int, family: str) -> dict[str, dict[str, float]]
     ]
     results = {}
     train_x, test_x, older_x, newer_x = frames
-    for name, extra in CANDIDATES.items():
+    for name in candidates:
+        extra = CANDIDATES[name]
         # The vocabularies (genres) of each split's spec: the temporal one may know fewer.
         names, older_names = [*spec.feature_names, *extra], [*older_spec.feature_names, *extra]
         cv = cross_validate(train_x, names, train_params, validate_params.folds)
         fold = temporal_validation(train_x, names, train_params, validate_params.temporal_share)
+        ratings, predicted = _predict(train_params, older_x, newer_x, older_names)
+        slope, intercept = np.polyfit(predicted, ratings, 1)
         results[name] = {
             "cv_rmse": cv["cv_rmse"],
             "temporal_rmse": fold["temporal_rmse"],
-            "test_r2": _r2(train_params, train_x, test_x, names),
-            "temporal_r2": _r2(train_params, older_x, newer_x, older_names),
+            "test_r2": regression_metrics(*_predict(train_params, train_x, test_x, names))["r2"],
+            "temporal_r2": regression_metrics(ratings, predicted)["r2"],
+            "temporal_recalibrated_r2": regression_metrics(ratings, slope * predicted + intercept)[
+                "r2"
+            ],
         }
     return results
 
 
-def _r2(params: TrainParams, fit_on: pd.DataFrame, score_on: pd.DataFrame, names) -> float:
+def _predict(
+    params: TrainParams, fit_on: pd.DataFrame, score_on: pd.DataFrame, names
+) -> tuple[np.ndarray, np.ndarray]:
+    """`score_on`'s ratings and their predictions by a model fit on `fit_on`."""
     model = fit_model(params, fit_on[names].to_numpy(), fit_on["rating"].to_numpy())
-    return regression_metrics(
-        score_on["rating"].to_numpy(), model.predict(score_on[names].to_numpy())
-    )["r2"]
+    return score_on["rating"].to_numpy(), model.predict(score_on[names].to_numpy())
+
+
+def hyper_parameter(text: str) -> tuple[str, object]:
+    """`key=value`, the value read as YAML (as params.yaml's are)."""
+    key, separator, value = text.partition("=")
+    if not separator:
+        raise argparse.ArgumentTypeError(f"{text!r}: use key=value")
+    return key, yaml.safe_load(value)
 
 
 def main() -> None:
@@ -226,21 +257,31 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 42])
     add_official_option(parser)
     parser.add_argument("--family", choices=FAMILIES, default=load_params("train")["model"])
+    parser.add_argument(
+        "--hyper",
+        type=hyper_parameter,
+        nargs="+",
+        default=[],
+        help="the family's hyper-parameters, over params.yaml's: key=value",
+    )
+    parser.add_argument("--candidates", nargs="+", choices=CANDIDATES, default=list(CANDIDATES))
     args = parser.parse_args()
+    hyper = dict(args.hyper)
     for title, source in quality_sources(args.official).items():
-        runs = [measure(source or SAMPLE_DIR, seed, args.family) for seed in args.seeds]
-        print(f"\n### {title}: {args.family}, medians over seeds {args.seeds}\n")
-        print("| features | CV RMSE | temporal fold RMSE | test R² | temporal holdout R² |")
-        print("|---|---:|---:|---:|---:|")
-        for name in CANDIDATES:
-            med = {
-                key: statistics.median(run[name][key] for run in runs)
-                for key in ("cv_rmse", "temporal_rmse", "test_r2", "temporal_r2")
-            }
-            print(
-                f"| {name} | {med['cv_rmse']:.4f} | {med['temporal_rmse']:.4f} "
-                f"| {med['test_r2']:.4f} | {med['temporal_r2']:.4f} |"
-            )
+        runs = [
+            measure(source or SAMPLE_DIR, seed, args.family, hyper, args.candidates)
+            for seed in args.seeds
+        ]
+        model = f"{args.family} {hyper}" if hyper else args.family
+        print(f"\n### {title}: {model}, medians over seeds {args.seeds}\n")
+        print(
+            "| features | CV RMSE | temporal fold RMSE | test R² | temporal holdout R² "
+            "| … recalibrated on itself (oracle) |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+        for name in args.candidates:
+            medians = [statistics.median(run[name][key] for run in runs) for key in MEASURES]
+            print(f"| {name} | " + " | ".join(f"{value:.4f}" for value in medians) + " |")
 
 
 if __name__ == "__main__":
