@@ -23,7 +23,7 @@ Candidates, from each movie's inputs and the dump's snapshot year (its newest re
   table: a form the service could compute in constant time a word (prefix sums by year).
 - every candidate at once: with `--hyper` (the family's hyper-parameters overridden, say
   without params.yaml's node budget), how far the dump's information goes.
-Prints one Markdown table per source: each candidate's medians over the seeds. Its last column
+Prints one Markdown table per source: each candidate's medians over the seeds. The last column
 bounds what any correction for the newer movies' shift could reach: the temporal holdout's R²
 after the best line a·prediction + b, fit on the holdout's own ratings (an oracle).
 """
@@ -224,14 +224,13 @@ def measure(
         fold = temporal_validation(train_x, names, train_params, validate_params.temporal_share)
         ratings, predicted = _predict(train_params, older_x, newer_x, older_names)
         slope, intercept = np.polyfit(predicted, ratings, 1)
+        recalibrated = slope * predicted + intercept
         results[name] = {
             "cv_rmse": cv["cv_rmse"],
             "temporal_rmse": fold["temporal_rmse"],
             "test_r2": regression_metrics(*_predict(train_params, train_x, test_x, names))["r2"],
             "temporal_r2": regression_metrics(ratings, predicted)["r2"],
-            "temporal_recalibrated_r2": regression_metrics(ratings, slope * predicted + intercept)[
-                "r2"
-            ],
+            "temporal_recalibrated_r2": regression_metrics(ratings, recalibrated)["r2"],
         }
     return results
 
